@@ -1,0 +1,45 @@
+# gmina-assistant: `make run` serves the demo city, `make test` runs the whole suite.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.install-stamp
+GMINA := $(BIN)/gmina
+
+.DEFAULT_GOAL := help
+.PHONY: help install run test bench check lint types format
+
+help: ## list the targets
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 10
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is needed")'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP) ## make or update .venv with the project and its test extras
+
+run: install ## migrate var/gmina.db, load the demo city if empty, serve on 127.0.0.1:8080
+	$(GMINA) db upgrade
+	$(GMINA) demo-data --if-empty
+	$(GMINA) run
+
+test: install ## the whole suite, on SQLite and (when reachable) PostgreSQL
+	$(BIN)/pytest
+
+bench: install ## benchmarks; JSON in bench/results/
+	$(BIN)/python -m bench
+
+check: install lint types test ## ruff, mypy and the tests
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+types: install
+	$(BIN)/mypy
+
+format: install ## apply ruff's formatting and import order
+	$(BIN)/ruff check --fix --select I .
+	$(BIN)/ruff format .

@@ -1,0 +1,37 @@
+"""`gmina`: the one console script that carries every operator command."""
+
+from __future__ import annotations
+
+import click
+
+from bot.commands.common import settings_from
+from bot.commands.serve import run_command
+from storage.migrate import current_revision, head_revision, upgrade
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.pass_context
+def main(ctx: click.Context) -> None:
+    """gmina-assistant: a city's assistant for local taxes and fees.
+
+    Configuration comes from config.yml (or GMINA_CONFIG) and GMINA__SECTION__KEY variables.
+    """
+    ctx.ensure_object(dict)
+
+
+@main.group()
+def db() -> None:
+    """The store's schema."""
+
+
+@db.command("upgrade")
+@click.option("--revision", default="head", show_default=True, help="Alembic revision to reach.")
+@click.pass_context
+def db_upgrade(ctx: click.Context, revision: str) -> None:
+    """Apply Alembic migrations to database.url."""
+    url = settings_from(ctx).database.url
+    upgrade(url, revision)
+    click.echo(f"database at revision {current_revision(url)} (head {head_revision(url)})")
+
+
+main.add_command(run_command)
