@@ -5,6 +5,9 @@ from __future__ import annotations
 import click
 
 from bot.commands.common import settings_from
+from bot.commands.demo import demo_data_command
+from bot.commands.imports import import_group
+from bot.commands.ledger import balance_command, rates_group
 from bot.commands.serve import run_command
 from storage.migrate import current_revision, head_revision, upgrade
 
@@ -35,3 +38,7 @@ def db_upgrade(ctx: click.Context, revision: str) -> None:
 
 
 main.add_command(run_command)
+main.add_command(balance_command)
+main.add_command(rates_group)
+main.add_command(import_group)
+main.add_command(demo_data_command)

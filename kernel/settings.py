@@ -2,8 +2,9 @@
 
 The file named by `GMINA_CONFIG` (default `config.yml` in the working folder) is read first; every
 key can then be overridden from the environment as `GMINA__SECTION__KEY` (nested sections too, e.g.
-`GMINA__SMS__TWILIO__AUTH_TOKEN`). Environment values are parsed as YAML scalars, so
-`GMINA__REMINDERS__OFFSETS_DAYS="[-7, -1, 3]"` gives a list. Bad configuration raises
+`GMINA__SMS__TWILIO__AUTH_TOKEN`). A value in brackets or braces is read as YAML, so
+`GMINA__REMINDERS__OFFSETS_DAYS="[-7, -1, 3]"` gives a list; any other value is a string that
+the typed settings convert. Bad configuration raises
 `ConfigError` with one line that names the key.
 """
 
@@ -19,6 +20,7 @@ from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from stdnum.pl import nip as stdnum_nip
 
 ENV_PREFIX = "GMINA__"
 CONFIG_ENV = "GMINA_CONFIG"
@@ -30,7 +32,8 @@ class ConfigError(Exception):
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Environment values arrive as YAML scalars: a numeric password or NIP must stay a string.
+    model_config = ConfigDict(extra="forbid", frozen=True, coerce_numbers_to_str=True)
 
 
 class DatabaseSettings(_Section):
@@ -106,9 +109,16 @@ class CitySettings(_Section):
 
     name: str = "Ruda Śląska"
     office_name: str = "Urząd Miasta Ruda Śląska"
-    recipient_nip: str = "6410005541"
+    recipient_nip: str = "6411005545"
     recipient_address: str = "pl. Jana Pawła II 6, 41-709 Ruda Śląska"
     portal_api_key: str | None = None
+
+    @field_validator("recipient_nip")
+    @classmethod
+    def _valid_nip(cls, value: str) -> str:
+        if not stdnum_nip.is_valid(value):
+            raise ValueError("not a valid NIP (10 digits with a correct check digit)")
+        return stdnum_nip.compact(value)
 
 
 class LedgerSettings(_Section):
@@ -159,6 +169,19 @@ def parse_quiet_hours(value: str) -> tuple[time, time]:
     return time(h1, m1), time(h2, m2)
 
 
+def _env_value(raw: str) -> Any:
+    """Lists and mappings are read as YAML; everything else stays the string it is (pydantic
+    converts "9000" or "true" for typed keys, and a password like "0123" keeps its zero)."""
+    if raw == "":
+        return None
+    if raw.lstrip().startswith(("[", "{")):
+        try:
+            return yaml.safe_load(raw)
+        except yaml.YAMLError:
+            return raw
+    return raw
+
+
 def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
     overrides: dict[str, Any] = {}
     for name, raw in environ.items():
@@ -170,10 +193,7 @@ def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
         node = overrides
         for part in path[:-1]:
             node = node.setdefault(part, {})
-        try:
-            node[path[-1]] = yaml.safe_load(raw) if raw != "" else None
-        except yaml.YAMLError:
-            node[path[-1]] = raw
+        node[path[-1]] = _env_value(raw)
     return overrides
 
 

@@ -51,6 +51,7 @@ def test_environment_overrides_nested_keys_and_parses_lists(tmp_path: Path) -> N
         ({"GMINA__TELEGRAM__MODE": "carrier-pigeon"}, "telegram.mode"),
         ({"GMINA__DATABASE__URL": "mysql://x"}, "database.url"),
         ({"GMINA__WEB__UNKNOWN_KEY": "1"}, "web.unknown_key"),
+        ({"GMINA__CITY__RECIPIENT_NIP": "6410005541"}, "city.recipient_nip"),
     ],
 )
 def test_bad_configuration_names_the_key_in_one_line(
@@ -60,6 +61,11 @@ def test_bad_configuration_names_the_key_in_one_line(
         load_settings(_empty_config(tmp_path), environ=environ)
     assert str(caught.value).startswith(f"{key}:")
     assert "\n" not in str(caught.value)
+
+
+def test_numeric_secrets_from_the_environment_stay_strings(tmp_path: Path) -> None:
+    settings = load_settings(_empty_config(tmp_path), environ={"GMINA__EMAIL__PASSWORD": "0123"})
+    assert settings.email.password == "0123"
 
 
 def test_named_config_file_must_exist(tmp_path: Path) -> None:

@@ -1,0 +1,323 @@
+"""Balances from the store: the ledger (`storage.ledger`) fed by a few indexed Core queries.
+
+A balance is always computed live from obligations and payments; the `allocations` table is a
+derived record of the same computation, rewritten by `refresh_allocations` whenever a taxpayer's
+obligations, payments or the interest rates change. Nothing here commits: the caller owns the
+transaction.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Row, Table, bindparam, delete, insert, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from kernel.money import format_plain
+from storage.db import copy_rows
+from storage.ledger import (
+    LedgerObligation,
+    LedgerPayment,
+    LedgerPolicy,
+    ObligationBalance,
+    RateTable,
+    compute_ledger,
+)
+from storage.models import (
+    Allocation,
+    Base,
+    InterestRate,
+    InterestTable,
+    Obligation,
+    Payment,
+    Taxpayer,
+)
+
+if TYPE_CHECKING:
+    AnyRow = Row[*tuple[Any, ...]]
+
+
+def _table(model: type[Base]) -> Table:
+    return Base.metadata.tables[model.__tablename__]
+
+
+# Core tables: a balance is read on every look-up and needs no ORM identity map.
+_taxpayers = _table(Taxpayer)
+_obligations = _table(Obligation)
+_payments = _table(Payment)
+_allocations = _table(Allocation)
+_rates = _table(InterestRate)
+
+# Taxpayers per round trip in `refresh_allocations`; keeps IN lists well under engine limits.
+REFRESH_CHUNK = 500
+
+_OBLIGATION_COLUMNS = (
+    _obligations.c.id,
+    _obligations.c.ref,
+    _obligations.c.kind,
+    _obligations.c.due_date,
+    _obligations.c.amount,
+    _obligations.c.decision_delivered_on,
+)
+_PAYMENT_COLUMNS = (
+    _payments.c.id,
+    _payments.c.ref,
+    _payments.c.paid_on,
+    _payments.c.amount,
+    _payments.c.obligation_id,
+)
+
+# One row per obligation (or one row of NULLs for a taxpayer with none); no row: unknown ref.
+_TAXPAYER_OBLIGATIONS = (
+    select(_taxpayers.c.id.label("taxpayer_id"), *_OBLIGATION_COLUMNS)
+    .select_from(_taxpayers.outerjoin(_obligations, _obligations.c.taxpayer_id == _taxpayers.c.id))
+    .where(_taxpayers.c.ref == bindparam("taxpayer_ref"))
+)
+_TAXPAYER_PAYMENTS = select(*_PAYMENT_COLUMNS).where(
+    _payments.c.taxpayer_id == bindparam("taxpayer_id"),
+    _payments.c.paid_on <= bindparam("as_of"),
+)
+
+
+@dataclass(frozen=True)
+class Balance:
+    """What one taxpayer owes as of a day; only obligations with something outstanding."""
+
+    taxpayer_ref: str
+    as_of: date
+    total: Decimal
+    overdue: Decimal
+    overpayment: Decimal
+    obligations: tuple[ObligationBalance, ...]
+
+
+@dataclass(frozen=True)
+class InterestRateRow:
+    table: str
+    effective_from: date
+    rate_percent: Decimal
+
+
+def _ledger_obligation(row: AnyRow) -> LedgerObligation:
+    return LedgerObligation(
+        ref=row.ref,
+        kind=row.kind,
+        due_date=row.due_date,
+        amount=row.amount,
+        decision_delivered_on=row.decision_delivered_on,
+    )
+
+
+def _ledger_payment(row: AnyRow, obligation_refs: Mapping[int, str]) -> LedgerPayment:
+    return LedgerPayment(
+        ref=row.ref,
+        paid_on=row.paid_on,
+        amount=row.amount,
+        obligation_ref=obligation_refs.get(row.obligation_id) if row.obligation_id else None,
+    )
+
+
+async def load_rate_tables(session: AsyncSession) -> dict[str, RateTable]:
+    """Every interest-rate table in the store, by name (`tax`, `civil`)."""
+    rows: dict[str, list[tuple[date, Decimal]]] = defaultdict(list)
+    result = await session.execute(
+        select(_rates.c.table_name, _rates.c.effective_from, _rates.c.rate_percent)
+    )
+    for table_name, effective_from, rate_percent in result:
+        rows[table_name].append((effective_from, rate_percent))
+    return {name: RateTable.from_rows(name, history) for name, history in rows.items()}
+
+
+async def taxpayer_balance(
+    session: AsyncSession,
+    taxpayer_ref: str,
+    as_of: date,
+    policy: LedgerPolicy,
+    *,
+    rates: Mapping[str, RateTable] | None = None,
+) -> Balance | None:
+    """The taxpayer's balance as of `as_of`, or None for an unknown ref.
+
+    Two indexed queries (taxpayer with obligations; payments up to `as_of`); pass `rates` from
+    `load_rate_tables` when computing many balances, or they are read here.
+    """
+    connection = await session.connection()
+    rows = (await connection.execute(_TAXPAYER_OBLIGATIONS, {"taxpayer_ref": taxpayer_ref})).all()
+    if not rows:
+        return None
+    taxpayer_id = rows[0].taxpayer_id
+    obligation_rows = [row for row in rows if row.id is not None]
+    obligation_refs = {row.id: row.ref for row in obligation_rows}
+    payment_rows = (
+        await connection.execute(_TAXPAYER_PAYMENTS, {"taxpayer_id": taxpayer_id, "as_of": as_of})
+    ).all()
+    if rates is None:
+        rates = await load_rate_tables(session)
+    result = compute_ledger(
+        [_ledger_obligation(row) for row in obligation_rows],
+        [_ledger_payment(row, obligation_refs) for row in payment_rows],
+        as_of,
+        rates,
+        policy,
+    )
+    return Balance(
+        taxpayer_ref=taxpayer_ref,
+        as_of=as_of,
+        total=result.total,
+        overdue=result.overdue,
+        overpayment=result.overpayment,
+        obligations=result.obligations,
+    )
+
+
+def balance_to_json(balance: Balance) -> dict[str, Any]:
+    """CONTRACT.md's `gmina balance --json` object: amounts as "1234.50", dates ISO."""
+    return {
+        "taxpayer_ref": balance.taxpayer_ref,
+        "as_of": balance.as_of.isoformat(),
+        "total": format_plain(balance.total),
+        "overdue": format_plain(balance.overdue),
+        "overpayment": format_plain(balance.overpayment),
+        "obligations": [
+            {
+                "obligation_ref": row.obligation_ref,
+                "kind": row.kind,
+                "due_date": row.due_date.isoformat(),
+                "effective_due_date": row.effective_due_date.isoformat(),
+                "principal": format_plain(row.principal),
+                "interest": format_plain(row.interest),
+                "total": format_plain(row.total),
+            }
+            for row in balance.obligations
+        ],
+    }
+
+
+async def refresh_allocations(
+    session: AsyncSession,
+    taxpayer_ids: Collection[int],
+    policy: LedgerPolicy,
+    rates: Mapping[str, RateTable],
+) -> None:
+    """Recompute and rewrite the `allocations` rows of these taxpayers' payments.
+
+    Every payment on record is allocated, whatever its date. Call after importing obligations or
+    payments, or after a rate change, inside the transaction that made the change.
+    """
+    ids = sorted(set(taxpayer_ids))
+    for start in range(0, len(ids), REFRESH_CHUNK):
+        await _refresh_chunk(session, ids[start : start + REFRESH_CHUNK], policy, rates)
+
+
+async def _refresh_chunk(
+    session: AsyncSession,
+    taxpayer_ids: Sequence[int],
+    policy: LedgerPolicy,
+    rates: Mapping[str, RateTable],
+) -> None:
+    connection = await session.connection()
+    await connection.execute(
+        delete(_allocations).where(
+            _allocations.c.payment_id.in_(
+                select(_payments.c.id).where(_payments.c.taxpayer_id.in_(taxpayer_ids))
+            )
+        )
+    )
+    obligations: dict[int, list[AnyRow]] = defaultdict(list)
+    for row in await connection.execute(
+        select(_obligations.c.taxpayer_id, *_OBLIGATION_COLUMNS).where(
+            _obligations.c.taxpayer_id.in_(taxpayer_ids)
+        )
+    ):
+        obligations[row.taxpayer_id].append(row)
+    payments: dict[int, list[AnyRow]] = defaultdict(list)
+    for payment in await connection.execute(
+        select(_payments.c.taxpayer_id, *_PAYMENT_COLUMNS).where(
+            _payments.c.taxpayer_id.in_(taxpayer_ids)
+        )
+    ):
+        payments[payment.taxpayer_id].append(payment)
+
+    new_rows: list[dict[str, Any]] = []
+    for taxpayer_id, payment_rows in payments.items():
+        obligation_rows = obligations.get(taxpayer_id, [])
+        obligation_refs = {row.id: row.ref for row in obligation_rows}
+        obligation_ids = {row.ref: row.id for row in obligation_rows}
+        payment_ids = {row.ref: row.id for row in payment_rows}
+        result = compute_ledger(
+            [_ledger_obligation(row) for row in obligation_rows],
+            [_ledger_payment(row, obligation_refs) for row in payment_rows],
+            max(row.paid_on for row in payment_rows),
+            rates,
+            policy,
+        )
+        new_rows.extend(
+            {
+                "payment_id": payment_ids[part.payment_ref],
+                "obligation_id": obligation_ids[part.obligation_ref]
+                if part.obligation_ref is not None
+                else None,
+                "principal": part.principal,
+                "interest": part.interest,
+            }
+            for part in result.allocations
+        )
+    if not new_rows:
+        return
+    if connection.dialect.name == "postgresql":
+        columns = ("payment_id", "obligation_id", "principal", "interest")
+        rows = ([row[name] for name in columns] for row in new_rows)
+        await copy_rows(connection, _allocations.name, columns, rows)
+    else:
+        await connection.execute(insert(_allocations), new_rows)
+
+
+async def taxpayers_with_payments_since(session: AsyncSession, day: date) -> list[int]:
+    """Taxpayers with a payment on or after `day`: whose allocations a rate change can alter."""
+    result = await session.execute(
+        select(_payments.c.taxpayer_id).where(_payments.c.paid_on >= day).distinct()
+    )
+    return list(result.scalars())
+
+
+async def list_interest_rates(
+    session: AsyncSession, table: str | None = None
+) -> list[InterestRateRow]:
+    """The interest-rate history, by table and date."""
+    query = select(_rates.c.table_name, _rates.c.effective_from, _rates.c.rate_percent).order_by(
+        _rates.c.table_name, _rates.c.effective_from
+    )
+    if table is not None:
+        query = query.where(_rates.c.table_name == table)
+    result = await session.execute(query)
+    return [InterestRateRow(name, start, rate) for name, start, rate in result]
+
+
+async def set_interest_rate(
+    session: AsyncSession, table: str, effective_from: date, rate_percent: Decimal
+) -> None:
+    """Add the rate in force from `effective_from`, or correct the one already there."""
+    if table not in set(InterestTable):
+        raise ValueError(f"unknown interest-rate table {table!r}: use tax or civil")
+    if not 0 <= rate_percent <= 100:
+        raise ValueError(f"rate {rate_percent}% is not between 0 and 100")
+    if rate_percent != rate_percent.quantize(Decimal("0.001")):
+        raise ValueError(f"rate {rate_percent}% has more than three decimal places")
+    dialect = session.get_bind().dialect.name
+    upsert = sqlite_insert if dialect == "sqlite" else postgresql_insert
+    statement = upsert(_rates).values(
+        table_name=table, effective_from=effective_from, rate_percent=rate_percent
+    )
+    await session.execute(
+        statement.on_conflict_do_update(
+            index_elements=[_rates.c.table_name, _rates.c.effective_from],
+            set_={"rate_percent": statement.excluded.rate_percent},
+        )
+    )
