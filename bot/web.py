@@ -21,7 +21,9 @@ from prometheus_client import (
 )
 from sqlalchemy import text
 
+from bot.portal import setup_portal_routes
 from bot.typedefs import CHANNELS, CLOCK, ENGINE, METRICS, SESSIONS, SETTINGS
+from bot.webchat import setup_webchat_routes
 from kernel.clock import Clock, SystemClock
 from kernel.settings import Settings
 from storage.db import create_engine, make_sessionmaker
@@ -126,6 +128,8 @@ def init_app(settings: Settings, *, clock: Clock | None = None) -> web.Applicati
     app.cleanup_ctx.append(_store_ctx)
     app.router.add_get("/health", health)
     app.router.add_get("/metrics", metrics)
+    setup_portal_routes(app)
+    setup_webchat_routes(app)
     return app
 
 

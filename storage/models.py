@@ -236,3 +236,7 @@ class ImportRun(Base):
     updated: Mapped[int] = mapped_column(Integer)
     unchanged: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), server_default=func.now())
+
+
+# The conversation tables live on the same metadata; imported last, as they build on the above.
+import storage.conversation_models  # noqa: E402, F401

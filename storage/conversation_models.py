@@ -1,0 +1,185 @@
+"""Tables of the conversation: chat state, verified residents, audit trail, cases, hand-offs.
+
+Defined on `storage.models.Base`, so that one metadata (and Alembic) sees every table; the
+functions that read and write them are in `storage.conversations`. A chat bound to a taxpayer is a
+`contacts` row whose `kind` is the channel name and whose `value` is the sender id.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from storage.models import Base, Contact, Id, UtcDateTime
+
+# Phones and e-mail addresses are the city's records (a family may share one); every other
+# contact kind is a chat channel, and a chat binds at most one taxpayer.
+_CHAT_KIND = "kind NOT IN ('phone', 'email')"
+
+Index(
+    "uq_contacts_chat_binding",
+    Contact.kind,
+    Contact.value,
+    unique=True,
+    sqlite_where=text(_CHAT_KIND),
+    postgresql_where=text(_CHAT_KIND),
+)
+
+
+class Conversation(Base):
+    """The dialogue state of one sender; `version` makes concurrent saves fail instead of mix."""
+
+    __tablename__ = "conversations"
+    __table_args__ = (UniqueConstraint("channel", "sender_id"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    sender_id: Mapped[str] = mapped_column(String(128))
+    language: Mapped[str] = mapped_column(String(2), default="pl")
+    state: Mapped[dict[str, Any]] = mapped_column(JSON)
+    version: Mapped[int] = mapped_column(Integer)
+    # A copy of the binding as of the last save, for staff queries; the contacts row decides.
+    taxpayer_id: Mapped[int | None] = mapped_column(
+        ForeignKey("taxpayers.id", ondelete="SET NULL"), index=True
+    )
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class LinkToken(Base):
+    """A one-time token that binds a chat to a taxpayer; only its SHA-256 is kept."""
+
+    __tablename__ = "link_tokens"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    taxpayer_id: Mapped[int] = mapped_column(
+        ForeignKey("taxpayers.id", ondelete="CASCADE"), index=True
+    )
+    issued_by: Mapped[str] = mapped_column(String(64))
+    issued_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    used_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    used_channel: Mapped[str | None] = mapped_column(String(16))
+    used_sender: Mapped[str | None] = mapped_column(String(128))
+
+
+class ActivationCode(Base):
+    """The code the city prints on its decisions; one per taxpayer, kept as a salted HMAC."""
+
+    __tablename__ = "activation_codes"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    taxpayer_id: Mapped[int] = mapped_column(
+        ForeignKey("taxpayers.id", ondelete="CASCADE"), unique=True
+    )
+    salt: Mapped[str] = mapped_column(String(32))
+    code_hash: Mapped[str] = mapped_column(String(64))
+    issued_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class VerificationAttempt(Base):
+    """Every PESEL/NIP + activation-code attempt, counted for the hourly limits."""
+
+    __tablename__ = "verification_attempts"
+    __table_args__ = (
+        Index("ix_verification_attempts_sender_at", "channel", "sender_id", "at"),
+        Index("ix_verification_attempts_taxpayer_at", "taxpayer_id", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    sender_id: Mapped[str] = mapped_column(String(128))
+    at: Mapped[datetime] = mapped_column(UtcDateTime())
+    succeeded: Mapped[bool] = mapped_column(Boolean)
+    # False when the sender was locked out and the code was not compared at all.
+    checked: Mapped[bool] = mapped_column(Boolean)
+    # The taxpayer the identifier named, if any: limits guessing one code from many senders.
+    taxpayer_id: Mapped[int | None] = mapped_column(ForeignKey("taxpayers.id", ondelete="SET NULL"))
+
+
+class AuditEntry(Base):
+    """Who did what to whose data (tax secrecy); never PESEL, phone, e-mail or amounts."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_taxpayer_at", "taxpayer_id", "at"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(64))
+    # No foreign key: the trail outlives the taxpayer row.
+    taxpayer_id: Mapped[int | None] = mapped_column(Id)
+    details: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class Case(Base):
+    """A form a resident submitted; `ref` is `<prefix>-<year>-<number>`, numbered per year."""
+
+    __tablename__ = "cases"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    ref: Mapped[str] = mapped_column(String(32), unique=True)
+    taxpayer_id: Mapped[int] = mapped_column(
+        ForeignKey("taxpayers.id", ondelete="CASCADE"), index=True
+    )
+    form_type: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16))  # submitted, in_review, decided, rejected
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    channel: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class RefSequence(Base):
+    """The last number given out per kind of reference and year; its row lock orders writers."""
+
+    __tablename__ = "ref_sequences"
+    __table_args__ = (UniqueConstraint("name", "year"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    name: Mapped[str] = mapped_column(String(16))
+    year: Mapped[int] = mapped_column(Integer)
+    last: Mapped[int] = mapped_column(Integer)
+
+
+class HandoffTicket(Base):
+    """A conversation handed to a person at the office, with the last turns for context."""
+
+    __tablename__ = "handoff_tickets"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    ref: Mapped[str] = mapped_column(String(32), unique=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    sender_id: Mapped[str] = mapped_column(String(128))
+    taxpayer_id: Mapped[int | None] = mapped_column(
+        ForeignKey("taxpayers.id", ondelete="SET NULL"), index=True
+    )
+    transcript: Mapped[list[Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16), index=True)  # open, closed
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class Subscription(Base):
+    """Whether a taxpayer wants reminders or announcements on a channel."""
+
+    __tablename__ = "subscriptions"
+    __table_args__ = (UniqueConstraint("taxpayer_id", "channel", "category"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    taxpayer_id: Mapped[int] = mapped_column(ForeignKey("taxpayers.id", ondelete="CASCADE"))
+    channel: Mapped[str] = mapped_column(String(16))
+    category: Mapped[str] = mapped_column(String(16))  # reminders, announcements
+    enabled: Mapped[bool] = mapped_column(Boolean)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
