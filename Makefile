@@ -6,7 +6,7 @@ STAMP := $(VENV)/.install-stamp
 GMINA := $(BIN)/gmina
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test bench check lint types format
+.PHONY: help install run test bench check lint types format i18n
 
 help: ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 10
@@ -43,3 +43,7 @@ types: install
 format: install ## apply ruff's formatting and import order
 	$(BIN)/ruff check --fix --select I .
 	$(BIN)/ruff format .
+
+i18n: install ## re-extract resident-facing messages and update the pl/en/uk catalogues
+	$(BIN)/pybabel extract -F babel.cfg -k N_:1c,2 -k NP_:1c,2,3 --no-default-keywords --no-location -o kernel/locale/messages.pot .
+	$(BIN)/pybabel update -i kernel/locale/messages.pot -d kernel/locale -D messages -w 100

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from bot.commands.actions_server import actions_command
+from bot.commands.chat import chat_command
 from bot.commands.common import settings_from
 from bot.commands.demo import demo_data_command
 from bot.commands.imports import import_group
@@ -44,5 +46,7 @@ main.add_command(balance_command)
 main.add_command(rates_group)
 main.add_command(import_group)
 main.add_command(demo_data_command)
-main.add_command(nlu)
 main.add_command(residents_group)
+main.add_command(chat_command)
+main.add_command(actions_command)
+main.add_command(nlu)

@@ -21,6 +21,7 @@ from prometheus_client import (
 )
 from sqlalchemy import text
 
+from bot.channels.conversation import setup_conversation
 from bot.portal import setup_portal_routes
 from bot.typedefs import CHANNELS, CLOCK, ENGINE, METRICS, SESSIONS, SETTINGS
 from bot.webchat import setup_webchat_routes
@@ -128,6 +129,7 @@ def init_app(settings: Settings, *, clock: Clock | None = None) -> web.Applicati
     app.cleanup_ctx.append(_store_ctx)
     app.router.add_get("/health", health)
     app.router.add_get("/metrics", metrics)
+    setup_conversation(app)
     setup_portal_routes(app)
     setup_webchat_routes(app)
     return app

@@ -1,0 +1,247 @@
+"""What a verified taxpayer owes, and the transfer details to pay it.
+
+Figures come from `storage.balances.balance_to_json`, the same object `gmina balance --json`
+prints, so the chat and the operator see one set of numbers. Sums per kind add those figures.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from rasa_sdk import Tracker
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions import services
+from actions.common import (
+    KIND_SLOT,
+    VERIFY_BUTTON,
+    DomainDict,
+    Event,
+    GminaAction,
+    consumed,
+    intent_button,
+    kind_value,
+    offer_verification,
+    verified_taxpayer,
+)
+from kernel.money import format_plain
+from storage.balances import balance_to_json, taxpayer_balance
+from storage.conversations import TaxpayerSummary, taxpayer_summary
+
+# Set by the notifier on the conversation it reminded: "PAY" then means this obligation.
+REMINDER_SLOT = "last_reminder_obligation_ref"
+# Polish banks carry four lines of 35 characters in a transfer title.
+TITLE_LENGTH = 140
+
+Row = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Statement:
+    """A verified taxpayer's balance as `gmina balance --json` gives it."""
+
+    taxpayer: TaxpayerSummary
+    as_of: date
+    data: dict[str, Any]
+
+    @property
+    def rows(self) -> list[Row]:
+        rows: list[Row] = self.data["obligations"]
+        return rows
+
+    def is_overdue(self, row: Row) -> bool:
+        return date.fromisoformat(row["effective_due_date"]) < self.as_of
+
+
+async def load_statement(tracker: Tracker) -> Statement | None:
+    """The sender's balance today, or None when the sender is not verified."""
+    taxpayer_id = verified_taxpayer(tracker)
+    if taxpayer_id is None:
+        return None
+    current = services.current()
+    today = current.today()
+    async with services.session() as session:
+        summary = await taxpayer_summary(session, taxpayer_id)
+        if summary is None:
+            return None
+        balance = await taxpayer_balance(session, summary.ref, today, current.ledger_policy)
+    if balance is None:
+        return None
+    return Statement(summary, today, balance_to_json(balance))
+
+
+def total(rows: Iterable[Row], field: str = "total") -> str:
+    return format_plain(sum((Decimal(row[field]) for row in rows), Decimal(0)))
+
+
+def by_kind(rows: Sequence[Row]) -> dict[str, list[Row]]:
+    """Rows grouped by kind, kinds in the order of their first due date."""
+    groups: dict[str, list[Row]] = {}
+    for row in rows:
+        groups.setdefault(row["kind"], []).append(row)
+    return groups
+
+
+def _interest_line(rows: Sequence[Row]) -> list[dict[str, Any]]:
+    interest = total(rows, "interest")
+    if Decimal(interest) == 0:
+        return []
+    return [{"response": "utter_balance_interest_line", "interest_amount": interest}]
+
+
+class ActionCheckBalance(GminaAction):
+    def name(self) -> str:
+        return "action_check_balance"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[Event]:
+        events = consumed(tracker, KIND_SLOT)
+        statement = await load_statement(tracker)
+        if statement is None:
+            offer_verification(dispatcher)
+            return events
+        kind = kind_value(tracker.get_slot(KIND_SLOT))
+        if kind is None:
+            self._whole(dispatcher, statement)
+        else:
+            self._one_kind(dispatcher, statement, kind)
+        overpayment = statement.data["overpayment"]
+        if Decimal(overpayment) > 0:
+            dispatcher.utter_message(
+                response="utter_balance_overpayment", overpayment_amount=overpayment
+            )
+        return events
+
+    def _whole(self, dispatcher: CollectingDispatcher, statement: Statement) -> None:
+        if not statement.rows:
+            dispatcher.utter_message(
+                response="utter_balance_nothing_due", date=statement.as_of.isoformat()
+            )
+            return
+        lines: list[dict[str, Any]] = []
+        for kind, rows in by_kind(statement.rows).items():
+            lines.append(
+                {
+                    "response": "utter_balance_kind_line",
+                    "kind": kind,
+                    "amount": total(rows),
+                    "count": len(rows),
+                    "due_date": rows[0]["effective_due_date"],
+                }
+            )
+            lines += _interest_line(rows)
+        self._answer(
+            dispatcher, statement, lines, statement.data["total"], statement.data["overdue"]
+        )
+
+    def _one_kind(self, dispatcher: CollectingDispatcher, statement: Statement, kind: str) -> None:
+        rows = [row for row in statement.rows if row["kind"] == kind]
+        if not rows:
+            dispatcher.utter_message(
+                response="utter_balance_kind_nothing_due",
+                date=statement.as_of.isoformat(),
+                kind=kind,
+            )
+            return
+        lines: list[dict[str, Any]] = []
+        for row in rows:
+            lines.append(
+                {
+                    "response": "utter_balance_instalment_line",
+                    "due_date": row["effective_due_date"],
+                    "amount": row["total"],
+                }
+            )
+            lines += _interest_line([row])
+        overdue = total(row for row in rows if statement.is_overdue(row))
+        self._answer(dispatcher, statement, lines, total(rows), overdue)
+
+    def _answer(
+        self,
+        dispatcher: CollectingDispatcher,
+        statement: Statement,
+        lines: list[dict[str, Any]],
+        total_amount: str,
+        overdue_amount: str,
+    ) -> None:
+        dispatcher.utter_message(
+            response="utter_balance",
+            date=statement.as_of.isoformat(),
+            lines=lines,
+            total_amount=total_amount,
+            buttons=[intent_button("pay"), intent_button("list_deadlines")],
+        )
+        if Decimal(overdue_amount) > 0:
+            dispatcher.utter_message(
+                response="utter_balance_overdue", overdue_amount=overdue_amount
+            )
+
+
+def rows_to_pay(statement: Statement, reminded_ref: str | None, kind: str | None) -> list[Row]:
+    """What "pay" means now: the reminded obligation if still open; else, of the kind asked for
+    or of all, what is due by today, or failing that the next instalments due on one day."""
+    rows = statement.rows
+    reminded = [row for row in rows if row["obligation_ref"] == reminded_ref]
+    if reminded:
+        return reminded
+    if kind is not None:
+        rows = [row for row in rows if row["kind"] == kind]
+    if not rows:
+        return []
+    due_now = [
+        row for row in rows if date.fromisoformat(row["effective_due_date"]) <= statement.as_of
+    ]
+    if due_now:
+        return due_now
+    first = rows[0]["effective_due_date"]
+    return [row for row in rows if row["effective_due_date"] == first]
+
+
+def transfer_title(taxpayer_ref: str, rows: Sequence[Row]) -> str:
+    """The taxpayer's reference and the obligations paid: what the office books the money by."""
+    return " ".join([taxpayer_ref, *(row["obligation_ref"] for row in rows)])[:TITLE_LENGTH]
+
+
+class ActionPay(GminaAction):
+    def name(self) -> str:
+        return "action_pay"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[Event]:
+        events = consumed(tracker, KIND_SLOT, REMINDER_SLOT)
+        statement = await load_statement(tracker)
+        if statement is None:
+            dispatcher.utter_message(response="utter_pay_general", buttons=[VERIFY_BUTTON])
+            return events
+        rows = rows_to_pay(
+            statement, tracker.get_slot(REMINDER_SLOT), kind_value(tracker.get_slot(KIND_SLOT))
+        )
+        if not rows:
+            dispatcher.utter_message(response="utter_pay_nothing_due")
+            return events
+        account = statement.taxpayer.account_number
+        if not account:
+            dispatcher.utter_message(response="utter_pay_no_account")
+            return events
+        dispatcher.utter_message(
+            response="utter_pay_details",
+            recipient=services.current().settings.city.office_name,
+            account=account,
+            title=transfer_title(statement.taxpayer.ref, rows),
+            amount=total(rows),
+        )
+        if any(statement.is_overdue(row) for row in rows):
+            dispatcher.utter_message(
+                response="utter_pay_overdue_note", date=statement.as_of.isoformat()
+            )
+        else:
+            dispatcher.utter_message(
+                response="utter_pay_due_note", due_date=rows[0]["effective_due_date"]
+            )
+        return events

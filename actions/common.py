@@ -1,0 +1,116 @@
+"""What every action shares: the verified taxpayer, the sender, buttons, the base class.
+
+rasa-sdk ships no type information, so its classes are `Any` to mypy; the two base classes here
+are the only places that subclass them.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from datetime import UTC, datetime
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.forms import FormValidationAction
+
+from actions import services
+from storage.conversations import TaxpayerSummary, taxpayer_summary
+from storage.models import ObligationKind
+
+Event = dict[str, Any]
+DomainDict = dict[str, Any]
+
+# Set by the dialogue engine from the store's binding only (never from an entity or text).
+TAXPAYER_SLOT = "taxpayer_id"
+LANGUAGE_SLOT = "language"
+LANGUAGE_CHOSEN_SLOT = "language_chosen"
+KIND_SLOT = "obligation_kind"
+KINDS = frozenset(ObligationKind)
+# Channels the notifier delivers on; the web chat and the terminal cannot be reached later.
+DELIVERY_CHANNELS = ("sms", "email", "telegram")
+
+
+class GminaAction(Action, ABC):  # type: ignore[misc]  # rasa_sdk is untyped
+    """An action of ours; abstract until it names itself, so rasa-sdk registers only the leaves."""
+
+    @abstractmethod
+    def name(self) -> str: ...
+
+    @abstractmethod
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[Event]: ...
+
+
+class GminaFormValidation(FormValidationAction, ABC):  # type: ignore[misc]  # rasa_sdk is untyped
+    @abstractmethod
+    def name(self) -> str: ...
+
+
+def verified_taxpayer(tracker: Tracker) -> int | None:
+    """The taxpayer this sender is bound to, or None: the only key to anyone's data."""
+    value = tracker.get_slot(TAXPAYER_SLOT)
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+async def verified_summary(tracker: Tracker) -> TaxpayerSummary | None:
+    taxpayer_id = verified_taxpayer(tracker)
+    if taxpayer_id is None:
+        return None
+    async with services.session() as session:
+        return await taxpayer_summary(session, taxpayer_id)
+
+
+def sender(tracker: Tracker) -> tuple[str, str]:
+    """`(channel, sender id)` from Rasa's sender id `"<channel>:<id>"`; a bare id is the REST
+    channel's, as a Rasa server passes it."""
+    channel, separator, sender_id = str(tracker.sender_id).partition(":")
+    return (channel, sender_id) if separator else ("rest", channel)
+
+
+def entity(tracker: Tracker, name: str) -> Any:
+    return next(tracker.get_latest_entity_values(name), None)
+
+
+def consumed(tracker: Tracker, *slots: str) -> list[Event]:
+    """Reset entity slots an answer used, so that the next question does not inherit them."""
+    return [SlotSet(slot, None) for slot in slots if tracker.get_slot(slot) is not None]
+
+
+def kind_value(value: Any) -> str | None:
+    return value if isinstance(value, str) and value in KINDS else None
+
+
+def button(title_key: str, intent: str, **entities: Any) -> dict[str, str]:
+    """A button whose payload is Rasa's `/intent{"entity": "value"}`; the title is a message key."""
+    payload = f"/{intent}"
+    if entities:
+        payload += json.dumps(entities, ensure_ascii=False, separators=(",", ":"))
+    return {"title": title_key, "payload": payload}
+
+
+def intent_button(intent: str, **entities: Any) -> dict[str, str]:
+    return button(f"label_intent_{intent}", intent, **entities)
+
+
+YES_NO = [button("label_yes", "affirm"), button("label_no", "deny")]
+VERIFY_BUTTON = button("label_verify_now", "link_account")
+
+
+def offer_verification(dispatcher: CollectingDispatcher) -> None:
+    dispatcher.utter_message(response="utter_verify_offer", buttons=[VERIFY_BUTTON])
+
+
+def event_time(event: Event) -> str | None:
+    timestamp = event.get("timestamp")
+    if not isinstance(timestamp, int | float):
+        return None
+    return datetime.fromtimestamp(timestamp, UTC).isoformat()

@@ -1,0 +1,51 @@
+"""Handing the conversation to a person at the tax office, with its last turns as context."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rasa_sdk import Tracker
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions import services
+from actions.common import DomainDict, Event, GminaAction, event_time, sender, verified_taxpayer
+from storage.conversations import create_handoff_ticket
+
+LAST_TURNS = 12
+
+
+def last_turns(tracker: Tracker, limit: int = LAST_TURNS) -> list[dict[str, Any]]:
+    """The latest messages both ways, oldest first, as staff will read them."""
+    turns = [
+        {
+            "from": "resident" if event["event"] == "user" else "assistant",
+            "text": event["text"],
+            "at": event_time(event),
+        }
+        for event in tracker.events
+        if event.get("event") in ("user", "bot") and event.get("text")
+    ]
+    return turns[-limit:]
+
+
+class ActionHumanHandoff(GminaAction):
+    def name(self) -> str:
+        return "action_human_handoff"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[Event]:
+        channel, sender_id = sender(tracker)
+        current = services.current()
+        async with services.session() as session:
+            ticket_ref = await create_handoff_ticket(
+                session,
+                channel,
+                sender_id,
+                verified_taxpayer(tracker),
+                last_turns(tracker),
+                current.now(),
+            )
+            await session.commit()
+        dispatcher.utter_message(response="utter_handoff", ticket_ref=ticket_ref)
+        return []

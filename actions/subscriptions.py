@@ -1,0 +1,129 @@
+"""Reminders and announcements, switched on or off per channel.
+
+The NLU has no entities for a channel or a category yet, so besides the `channel` and `category`
+entities that our buttons carry, a few word stems in the message name them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from rasa_sdk import Tracker
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions import services
+from actions.common import (
+    DELIVERY_CHANNELS,
+    DomainDict,
+    Event,
+    GminaAction,
+    button,
+    entity,
+    offer_verification,
+    sender,
+    verified_taxpayer,
+)
+from storage.conversations import SUBSCRIPTION_CATEGORIES, set_subscription
+
+_CHANNEL_STEMS = {
+    "sms": ("sms", "esemes", "смс"),
+    "email": ("mail", "пошт", "имейл", "імейл", "емейл"),
+    "telegram": ("telegram", "телеграм"),
+}
+_CATEGORY_STEMS = {
+    "announcements": (
+        "ogłosze",
+        "oglosze",
+        "komunikat",
+        "announcement",
+        "news",
+        "оголошен",
+        "новин",
+    ),
+    "reminders": ("przypom", "remind", "нагадув"),
+}
+
+
+def _named(tracker: Tracker, name: str, stems: Mapping[str, tuple[str, ...]]) -> str | None:
+    """The value of the entity `name`, or the first value whose stem the message contains."""
+    value = entity(tracker, name)
+    if value in stems:
+        return str(value)
+    text = str(tracker.latest_message.get("text") or "").lower()
+    return next((key for key, words in stems.items() if any(w in text for w in words)), None)
+
+
+def _channel(tracker: Tracker) -> str | None:
+    """The channel named, else the one the sender writes on if the notifier can reach it."""
+    named = _named(tracker, "channel", _CHANNEL_STEMS)
+    if named is not None:
+        return named
+    current, _ = sender(tracker)
+    return current if current in DELIVERY_CHANNELS else None
+
+
+def _ask_channel(dispatcher: CollectingDispatcher, intent: str, **entities: Any) -> None:
+    dispatcher.utter_message(
+        response="utter_ask_subscription_channel",
+        buttons=[
+            button(f"label_channel_{channel}", intent, channel=channel, **entities)
+            for channel in DELIVERY_CHANNELS
+        ],
+    )
+
+
+async def _switch(taxpayer_id: int, channel: str, categories: tuple[str, ...], on: bool) -> None:
+    current = services.current()
+    async with services.session() as session:
+        for category in categories:
+            await set_subscription(session, taxpayer_id, channel, category, on, current.now())
+        await session.commit()
+
+
+class ActionSubscribe(GminaAction):
+    def name(self) -> str:
+        return "action_subscribe"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[Event]:
+        taxpayer_id = verified_taxpayer(tracker)
+        if taxpayer_id is None:
+            offer_verification(dispatcher)
+            return []
+        category = _named(tracker, "category", _CATEGORY_STEMS) or "reminders"
+        channel = _channel(tracker)
+        if channel is None:
+            _ask_channel(dispatcher, "subscribe_reminders", category=category)
+            return []
+        await _switch(taxpayer_id, channel, (category,), on=True)
+        dispatcher.utter_message(response="utter_subscribed", category=category, channel=channel)
+        return []
+
+
+class ActionUnsubscribe(GminaAction):
+    def name(self) -> str:
+        return "action_unsubscribe"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[Event]:
+        taxpayer_id = verified_taxpayer(tracker)
+        if taxpayer_id is None:
+            offer_verification(dispatcher)
+            return []
+        category = _named(tracker, "category", _CATEGORY_STEMS)
+        channel = _channel(tracker)
+        if channel is None:
+            _ask_channel(dispatcher, "unsubscribe", **({"category": category} if category else {}))
+            return []
+        if category is None:
+            await _switch(taxpayer_id, channel, SUBSCRIPTION_CATEGORIES, on=False)
+            dispatcher.utter_message(response="utter_unsubscribed_all", channel=channel)
+        else:
+            await _switch(taxpayer_id, channel, (category,), on=False)
+            dispatcher.utter_message(
+                response="utter_unsubscribed", category=category, channel=channel
+            )
+        return []

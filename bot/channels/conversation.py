@@ -1,0 +1,35 @@
+"""Wires the conversation into the web server: NLU, actions' services, the engine, REST channel."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from actions import services
+from bot.channels import rest
+from bot.channels.typedefs import DIALOGUE
+from bot.dialogue import DialogueEngine
+from bot.typedefs import CLOCK, SESSIONS, SETTINGS
+from intents import NLU
+from kernel.clock import Clock
+
+
+async def understanding(clock: Clock) -> NLU:
+    """The packaged model (trained once per process, off the event loop) on the given clock."""
+    trained = await asyncio.to_thread(NLU.default)
+    return NLU(trained.classifier, trained.extractor, trained.threshold, clock=clock)
+
+
+async def _dialogue_ctx(app: web.Application) -> AsyncIterator[None]:
+    sessions, clock = app[SESSIONS], app[CLOCK]
+    services.configure(sessions, app[SETTINGS], clock)
+    app[DIALOGUE] = DialogueEngine(sessions, await understanding(clock), clock)
+    yield
+
+
+def setup_conversation(app: web.Application) -> None:
+    """Call after the store's context is registered: the engine needs its session factory."""
+    app.cleanup_ctx.append(_dialogue_ctx)
+    rest.add_routes(app)

@@ -1,0 +1,73 @@
+"""Rasa's REST channel: `POST /webhooks/rest/webhook`.
+
+Body `{"sender": ID, "message": TEXT}` with optional `"metadata": {...}`; the answer is a JSON list
+of `{"recipient_id", "text"}` with `"buttons": [{"title", "payload"}]` and `"image"` when there are
+any. A body that is not that gets 400 and `{"error": "..."}`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from bot.channels.typedefs import DIALOGUE
+from bot.dialogue import InboundMessage, OutboundMessage
+
+WEBHOOK_PATH = "/webhooks/rest/webhook"
+CHANNEL = "rest"
+# The store keeps sender ids up to this length; messages longer than any chat would send are
+# refused rather than parsed.
+MAX_SENDER_LENGTH = 128
+MAX_MESSAGE_LENGTH = 4096
+
+
+def _bad_request(reason: str) -> web.Response:
+    return web.json_response({"error": reason}, status=400)
+
+
+def to_json(reply: OutboundMessage) -> dict[str, Any]:
+    body: dict[str, Any] = {"recipient_id": reply.recipient_id, "text": reply.text}
+    if reply.buttons:
+        body["buttons"] = [{"title": b.title, "payload": b.payload} for b in reply.buttons]
+    if reply.image:
+        body["image"] = reply.image
+    return body
+
+
+def parse_body(body: Any) -> InboundMessage | str:
+    """The message in a webhook body, or why there is none."""
+    if not isinstance(body, dict):
+        return "the body must be a JSON object"
+    sender, text, metadata = body.get("sender"), body.get("message"), body.get("metadata")
+    if isinstance(sender, int) and not isinstance(sender, bool):
+        sender = str(sender)
+    if not isinstance(sender, str) or not sender.strip():
+        return "sender: a non-empty string is required"
+    if len(sender) > MAX_SENDER_LENGTH:
+        return f"sender: at most {MAX_SENDER_LENGTH} characters"
+    if not isinstance(text, str):
+        return "message: a string is required"
+    if len(text) > MAX_MESSAGE_LENGTH:
+        return f"message: at most {MAX_MESSAGE_LENGTH} characters"
+    if metadata is None:
+        metadata = {}
+    if not isinstance(metadata, dict):
+        return "metadata: an object is required"
+    return InboundMessage(CHANNEL, sender, text, metadata)
+
+
+async def webhook(request: web.Request) -> web.Response:
+    try:
+        body = await request.json()
+    except ValueError:
+        return _bad_request("the body must be JSON")
+    message = parse_body(body)
+    if isinstance(message, str):
+        return _bad_request(message)
+    replies = await request.app[DIALOGUE].handle(message)
+    return web.json_response([to_json(reply) for reply in replies])
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_post(WEBHOOK_PATH, webhook)

@@ -1,0 +1,474 @@
+"""The dialogue engine: one channel-independent turn from a message in to the answers out.
+
+    load the conversation (tracker, version, the store's binding → `taxpayer_id`)
+    "/start TOKEN" → redeem the link token; "/start" → greet
+    else NLU (or a button's `/intent{...}` payload) → slots from entities → policy:
+        an active form: cancel, or fill the slot it asked for (validate_<form>), ask the next,
+        confirm and submit; a request that is not an answer runs and the form asks again
+        a pending "Did you mean…?": "yes" runs the first intent offered
+        otherwise the rule for the intent, or "Did you mean…?" when the NLU was unsure
+    → actions run in process by rasa-sdk's ActionExecutor, on the JSON a Rasa server sends
+    → their events applied (SlotSet, ActiveLoop, FollowupAction, Restarted, …)
+    → responses rendered by kernel.i18n in the conversation's language
+    save the conversation; when another process saved it first, the turn is done again.
+
+Turns of one sender are serialised within a process; across processes the store's version check
+decides. The store is read and written in short sessions: none is held while an action runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import weakref
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, Protocol
+
+import rasa_sdk
+from rasa_sdk.events import ActionExecuted, ActiveLoop, BotUttered, SlotSet, UserUttered
+from rasa_sdk.executor import ActionExecutor
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from actions.common import LANGUAGE_CHOSEN_SLOT, LANGUAGE_SLOT, TAXPAYER_SLOT
+from actions.verification import LINK_FORM
+from bot.dialogue import policy
+from bot.dialogue.domain import REQUESTED_SLOT, Domain
+from bot.dialogue.messages import Button, InboundMessage, OutboundMessage
+from bot.dialogue.render import render_message
+from bot.dialogue.slots import extract_slots
+from bot.dialogue.state import DialogueState, Event
+from kernel.clock import Clock
+from kernel.i18n import LANGUAGES
+from storage.conversations import (
+    ConversationConflict,
+    ConversationState,
+    bound_taxpayer,
+    load_conversation,
+    redeem_link_token,
+    save_conversation,
+)
+
+log = logging.getLogger(__name__)
+
+SAVE_ATTEMPTS = 3
+# Followups one message may chain (an action → a form → its submission …).
+MAX_ACTIONS_PER_TURN = 10
+# Telegram sends exactly "/start TOKEN" for a t.me/<bot>?start=TOKEN link.
+_START = re.compile(r"^/start(?:@\w+)?(?:\s+(\S+))?\s*$")
+# A button's payload, Rasa style: /intent or /intent{"entity": "value"}.
+_PAYLOAD = re.compile(r"^/(\w+)(\{.*\})?$", re.DOTALL)
+# On channels where the sender id is the chat's only credential (the web chat makes it up in the
+# browser), a verified chat needs an id nobody can guess.
+MIN_PRIVATE_SENDER_LENGTH = {"rest": 32}
+REDACTED = "***"
+
+
+class Understanding(Protocol):
+    """The NLU, as `intents.NLU` provides it."""
+
+    def parse(self, text: str, language_hint: str | None = None) -> Mapping[str, Any]: ...
+
+
+def action_call(
+    domain: Domain,
+    name: str,
+    state: DialogueState,
+    sender: str,
+    channel: str,
+    extra_events: list[Event] | None = None,
+) -> dict[str, Any]:
+    """The request a Rasa server sends an action server to run `name`."""
+    tracker = state.as_tracker(sender, channel, extra_events or [])
+    return {
+        "next_action": name,
+        "sender_id": sender,
+        # A copy through JSON: what an action server would get, and safe from its changes.
+        "tracker": json.loads(json.dumps(tracker)),
+        "domain": domain.data,
+        "version": rasa_sdk.__version__,
+    }
+
+
+def build_executor() -> ActionExecutor:
+    """rasa-sdk's executor with every action of `actions/`, as `gmina actions` serves them."""
+    executor = ActionExecutor()
+    executor.register_package("actions")
+    return executor
+
+
+class DialogueEngine:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        nlu: Understanding,
+        clock: Clock,
+        *,
+        domain: Domain | None = None,
+        executor: ActionExecutor | None = None,
+    ) -> None:
+        self.sessions = sessions
+        self.nlu = nlu
+        self.clock = clock
+        self.domain = domain or Domain.load()
+        self.executor = executor or build_executor()
+        self._locks: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = (
+            weakref.WeakValueDictionary()
+        )
+
+    async def handle(self, message: InboundMessage) -> list[OutboundMessage]:
+        key = (message.channel, message.sender_id)
+        lock = self._locks.get(key)
+        if lock is None:
+            lock = self._locks[key] = asyncio.Lock()
+        async with lock:
+            attempt = 1
+            while True:
+                async with self.sessions() as session:
+                    conversation = await load_conversation(session, *key)
+                turn = Turn(self, message, conversation)
+                replies = await turn.run()
+                conversation.state = turn.state.dump()
+                conversation.language = turn.state.language
+                try:
+                    async with self.sessions() as session:
+                        await save_conversation(session, conversation, self.clock.now())
+                        await session.commit()
+                    return replies
+                except ConversationConflict:
+                    if attempt == SAVE_ATTEMPTS:
+                        raise
+                    log.warning("conversation on %s saved meanwhile; turn redone", message.channel)
+                    attempt += 1
+
+    def can_bind(self, channel: str, sender_id: str) -> bool:
+        return len(sender_id) >= MIN_PRIVATE_SENDER_LENGTH.get(channel, 0)
+
+
+class Turn:
+    """One message's work on one conversation."""
+
+    def __init__(
+        self, engine: DialogueEngine, message: InboundMessage, conversation: ConversationState
+    ) -> None:
+        self.engine = engine
+        self.domain = engine.domain
+        self.message = message
+        self.channel = message.channel
+        self.sender = f"{message.channel}:{message.sender_id}"
+        self.now: datetime = engine.clock.now()
+        self.state = DialogueState.restore(conversation.state, self.domain, conversation.language)
+        hint = str(message.metadata.get("language") or "")
+        if conversation.is_new and hint in LANGUAGES:
+            self.state.slots[LANGUAGE_SLOT] = hint
+        # The binding in the store, never a slot value from before, says who the sender is.
+        self.state.slots[TAXPAYER_SLOT] = conversation.taxpayer_id
+        self.parse: Mapping[str, Any] = {}
+        self.replies: list[OutboundMessage] = []
+
+    @property
+    def timestamp(self) -> float:
+        return self.now.timestamp()
+
+    async def run(self) -> list[OutboundMessage]:
+        text = self.message.text.strip()
+        start = _START.match(text)
+        if start:
+            await self._start(start.group(1))
+        else:
+            self.parse = self._understand(text)
+            self._record_user(self.parse)
+            await self._respond()
+        if self.state.active_loop_name != LINK_FORM:
+            for slot in policy.SENSITIVE_SLOTS:
+                self.state.slots[slot] = None
+        self.state.add(ActionExecuted("action_listen", timestamp=self.timestamp))
+        return self.replies
+
+    # --- understanding --------------------------------------------------------------------------
+
+    def _understand(self, text: str) -> Mapping[str, Any]:
+        payload = _PAYLOAD.match(text)
+        if payload and payload.group(1) in self.domain.intents:
+            return self._payload(text, payload.group(1), payload.group(2))
+        parse = self.engine.nlu.parse(text, language_hint=self.state.language)
+        language = parse.get("language")
+        # Answers to a form's questions are fragments too short to tell a language by.
+        follows = self.state.slots.get(LANGUAGE_CHOSEN_SLOT) or self.state.active_loop_name
+        if language in LANGUAGES and not follows:
+            self.state.slots[LANGUAGE_SLOT] = language
+        return parse
+
+    def _payload(self, text: str, intent: str, entities_json: str | None) -> dict[str, Any]:
+        try:
+            entities = json.loads(entities_json) if entities_json else {}
+        except json.JSONDecodeError:
+            entities = {}
+        if not isinstance(entities, dict):
+            entities = {}
+        return {
+            "text": text,
+            "language": self.state.language,
+            "intent": {"name": intent, "confidence": 1.0},
+            "entities": [
+                {"entity": name, "value": value, "start": 0, "end": len(text)}
+                for name, value in entities.items()
+                if name in self.domain.entities
+            ],
+            "intent_ranking": [{"name": intent, "confidence": 1.0}],
+        }
+
+    def _record_user(self, parse: Mapping[str, Any]) -> None:
+        secret = (
+            self.state.active_loop_name == LINK_FORM
+            and self.state.requested_slot in policy.SENSITIVE_SLOTS
+        )
+        latest = {
+            "text": REDACTED if secret else parse.get("text"),
+            "intent": parse.get("intent"),
+            "entities": [] if secret else list(parse.get("entities", [])),
+            "intent_ranking": list(parse.get("intent_ranking", []))[:5],
+        }
+        self.state.latest_message = latest
+        self.state.add(
+            UserUttered(
+                latest["text"], latest, timestamp=self.timestamp, input_channel=self.channel
+            )
+        )
+
+    # --- policy ---------------------------------------------------------------------------------
+
+    async def _start(self, token: str | None) -> None:
+        self._record_user(
+            {"text": "/start", "intent": {"name": "greet", "confidence": 1.0}, "entities": []}
+        )
+        if token is None:
+            await self.run_action("action_greet")
+            return
+        if not self.engine.can_bind(self.channel, self.message.sender_id):
+            self.utter("utter_chat_not_private")
+            return
+        async with self.engine.sessions() as session:
+            taxpayer_id = await redeem_link_token(
+                session, token, self.channel, self.message.sender_id, self.now
+            )
+            await session.commit()
+        if taxpayer_id is None:
+            self.utter("utter_link_token_refused")
+            return
+        self.state.slots[TAXPAYER_SLOT] = taxpayer_id
+        await self.run_action("action_link_welcome")
+
+    async def _respond(self) -> None:
+        intent = policy.intent_name(self.parse)
+        candidates = extract_slots(self.domain, self.state, self.parse)
+        form = self.state.active_loop_name
+        if form is not None:
+            await self._continue_form(form, intent, candidates)
+            return
+        self._set_slots(candidates)
+        pending = self.state.slots.get(policy.CLARIFY_SLOT)
+        if pending:
+            self._set_slots({policy.CLARIFY_SLOT: None})
+            if intent in ("affirm", "deny"):
+                intent = pending[0] if intent == "affirm" else "out_of_scope"
+                await self._run_intent(intent)
+                return
+        choices = policy.clarification(self.parse)
+        if choices:
+            self._set_slots({policy.CLARIFY_SLOT: choices})
+            self.utter(
+                "utter_clarify",
+                buttons=[
+                    {"title": f"label_intent_{name}", "payload": f"/{name}"} for name in choices
+                ],
+            )
+            return
+        await self._run_intent(intent)
+
+    async def _run_intent(self, intent: str) -> None:
+        if intent == "link_account" and not self.engine.can_bind(
+            self.channel, self.message.sender_id
+        ):
+            self.utter("utter_chat_not_private")
+            return
+        await self.run_action(policy.RULES.get(intent, "utter_out_of_scope"))
+
+    # --- forms ----------------------------------------------------------------------------------
+
+    async def _continue_form(self, form: str, intent: str, candidates: dict[str, Any]) -> None:
+        requested = self.state.requested_slot
+        if policy.is_cancel(self.parse, requested):
+            await self._cancel_form(form)
+            return
+        required = self.domain.required_slots(form)
+        self._set_slots({k: v for k, v in candidates.items() if k not in required})
+        answers = {k: v for k, v in candidates.items() if k in required}
+        if requested is not None and requested not in answers:
+            # Not an answer: a request runs (the unhappy path), then the question comes again.
+            if intent in policy.RULES and intent not in policy.REPLIES:
+                await self._run_intent(intent)
+            if self.state.active_loop_name == form:
+                await self._ask(requested)
+            return
+        await self._validate(form, answers)
+        if self.state.active_loop_name == form:
+            await self._next_or_submit(form)
+
+    async def _activate(self, form: str) -> None:
+        self.state.add(ActionExecuted(form, timestamp=self.timestamp))
+        await self._apply([ActiveLoop(form)])
+        required = self.domain.required_slots(form)
+        # As Rasa does: slots already filled are validated; we also take this message's entities.
+        values = {
+            name: self.state.slots[name]
+            for name in required
+            if self.state.slots.get(name) is not None
+        }
+        values.update(extract_slots(self.domain, self.state, self.parse, only=required))
+        if values:
+            await self._validate(form, values)
+        if self.state.active_loop_name == form:
+            await self._next_or_submit(form)
+
+    async def _validate(self, form: str, values: Mapping[str, Any]) -> None:
+        candidates = [
+            SlotSet(name, value, timestamp=self.timestamp) for name, value in values.items()
+        ]
+        validator = f"validate_{form}"
+        if validator not in self.engine.executor.actions:
+            await self._apply(candidates)
+            return
+        await self._execute(validator, candidates)
+
+    async def _next_or_submit(self, form: str) -> None:
+        missing = next(
+            (
+                name
+                for name in self.domain.required_slots(form)
+                if self.state.slots.get(name) is None
+            ),
+            None,
+        )
+        if missing is not None:
+            self._set_slots({REQUESTED_SLOT: missing})
+            await self._ask(missing)
+            return
+        await self._apply([ActiveLoop(None)])
+        await self.run_action(policy.submit_action(form))
+
+    async def _ask(self, slot: str) -> None:
+        action = f"action_ask_{slot}"
+        if action in self.engine.executor.actions:
+            await self.run_action(action)
+        else:
+            self.utter(f"utter_ask_{slot}")
+
+    async def _cancel_form(self, form: str) -> None:
+        await self._apply([ActiveLoop(None)])
+        self._set_slots({name: None for name in self.domain.required_slots(form)})
+        self.utter("utter_form_cancelled")
+
+    # --- actions and events ---------------------------------------------------------------------
+
+    async def run_action(self, name: str) -> None:
+        """Run an action, a form or a response, then the followups they ask for."""
+        queue = [name]
+        for _ in range(MAX_ACTIONS_PER_TURN):
+            if not queue:
+                return
+            current = queue.pop(0)
+            if current.startswith("utter_"):
+                self.utter(current)
+            elif self.domain.is_form(current):
+                await self._activate(current)
+            else:
+                self.state.add(ActionExecuted(current, timestamp=self.timestamp))
+                queue += await self._execute(current)
+        log.error(
+            "more than %s actions in one turn; stopped before %s", MAX_ACTIONS_PER_TURN, queue
+        )
+
+    async def _execute(self, name: str, extra_events: list[Event] | None = None) -> list[str]:
+        """Run a custom action in process; returns the followup actions it asked for."""
+        extra_events = extra_events or []
+        call = action_call(self.domain, name, self.state, self.sender, self.channel, extra_events)
+        try:
+            result = await self.engine.executor.run(call)
+        except Exception:
+            log.exception("action %s failed", name)
+            self.utter("utter_error")
+            return []
+        if result is None:
+            return []
+        followups = await self._apply([*extra_events, *result.events])
+        for response in result.responses:
+            self._emit(response)
+        return followups
+
+    async def _apply(self, events: list[Event]) -> list[str]:
+        followups: list[str] = []
+        rebind = False
+        for event in events:
+            event = {**event, "timestamp": event.get("timestamp") or self.timestamp}
+            kind = event.get("event")
+            if kind == "slot" and event.get("name") == TAXPAYER_SLOT:
+                # An action may say the sender is now verified; the store's binding decides.
+                rebind = True
+                continue
+            if kind == "slot":
+                self.state.slots[event["name"]] = event.get("value")
+            elif kind == "active_loop":
+                self.state.active_loop = {"name": event["name"]} if event.get("name") else {}
+                if not event.get("name"):
+                    self.state.slots[REQUESTED_SLOT] = None
+            elif kind == "followup":
+                followups.append(str(event["name"]))
+            elif kind == "restart":
+                self.state.restart(self.domain)
+            elif kind == "reset_slots":
+                self.state.reset_slots(self.domain)
+            if kind == "slot" and event["name"] in policy.SENSITIVE_SLOTS and event.get("value"):
+                event["value"] = REDACTED
+            self.state.add(event)
+        if rebind:
+            async with self.engine.sessions() as session:
+                taxpayer_id = await bound_taxpayer(session, self.channel, self.message.sender_id)
+            self.state.slots[TAXPAYER_SLOT] = taxpayer_id
+            self.state.add(SlotSet(TAXPAYER_SLOT, taxpayer_id, timestamp=self.timestamp))
+        return followups
+
+    def _set_slots(self, values: Mapping[str, Any]) -> None:
+        for name, value in values.items():
+            if name == TAXPAYER_SLOT or self.state.slots.get(name) == value:
+                continue
+            self.state.slots[name] = value
+            self.state.add(SlotSet(name, value, timestamp=self.timestamp))
+
+    # --- responses ------------------------------------------------------------------------------
+
+    def utter(self, response: str, buttons: list[dict[str, str]] | None = None) -> None:
+        """A response of the engine's own, recorded as Rasa records an `utter_…` action."""
+        self.state.add(ActionExecuted(response, timestamp=self.timestamp))
+        self._emit({"response": response, "buttons": buttons or []})
+
+    def _emit(self, response: Mapping[str, Any]) -> None:
+        verified = self.state.slots.get(TAXPAYER_SLOT) is not None
+        text, buttons, image, key = render_message(response, self.state.language, verified)
+        if not (text or buttons or image):
+            return
+        self.replies.append(OutboundMessage(self.message.sender_id, text, buttons, image))
+        self.state.add(
+            BotUttered(
+                text,
+                data={"buttons": [_button_json(b) for b in buttons], "image": image},
+                metadata={"utter_action": key},
+                timestamp=self.timestamp,
+            )
+        )
+
+
+def _button_json(button: Button) -> dict[str, str]:
+    return {"title": button.title, "payload": button.payload}

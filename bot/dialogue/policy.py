@@ -1,0 +1,97 @@
+"""Which action answers what: rules per intent, forms' submissions, cancelling, clarifying."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from actions.forms import CONFIRM_SLOT
+from actions.verification import CODE_SLOT, IDENTIFIER_SLOT, LINK_FORM
+
+RULES: dict[str, str] = {
+    "greet": "action_greet",
+    "goodbye": "utter_goodbye",
+    "thanks": "utter_thanks",
+    "help": "action_help",
+    "check_balance": "action_check_balance",
+    "list_deadlines": "action_list_deadlines",
+    "pay": "action_pay",
+    "start_form": "action_start_form",
+    "case_status": "action_case_status",
+    "link_account": "action_link_account",
+    "subscribe_reminders": "action_subscribe",
+    "unsubscribe": "action_unsubscribe",
+    "human_handoff": "action_human_handoff",
+    "change_language": "action_change_language",
+    "affirm": "utter_anything_else",
+    "deny": "utter_anything_else",
+    "out_of_scope": "utter_out_of_scope",
+}
+# Replies rather than requests: never offered in "Did you mean…?", never interrupt a form.
+REPLIES = frozenset({"affirm", "deny", "out_of_scope"})
+
+# The action that completes a form; every other form files a case.
+_SUBMIT = {LINK_FORM: "action_verify_identity"}
+# Slots whose text is a secret: their answers are not kept in the conversation's events.
+SENSITIVE_SLOTS = frozenset({IDENTIFIER_SLOT, CODE_SLOT})
+# The intents offered by "Did you mean…?", the first of them taken on "yes".
+CLARIFY_SLOT = "clarify_intents"
+
+# Below the NLU's threshold (it then says out_of_scope) but at least this sure of the top intent,
+# the resident is asked which of the top two they meant.
+CLARIFY_FLOOR = 0.2
+CLARIFY_CHOICES = 2
+
+# Whole messages that cancel a form, folded to lower case without diacritics or punctuation.
+CANCEL_WORDS = frozenset(
+    {
+        "anuluj",
+        "anulowac",
+        "stop",
+        "przerwij",
+        "koniec",
+        "rezygnuje",
+        "cancel",
+        "abort",
+        "quit",
+        "скасувати",
+        "скасуй",
+        "відміна",
+        "стоп",
+        "отмена",
+        "отменить",
+    }
+)
+_PUNCTUATION = re.compile(r"[^\w\s]")
+_FOLD = str.maketrans("ąćęłńóśźż", "acelnoszz")
+
+
+def submit_action(form: str) -> str:
+    return _SUBMIT.get(form, "action_submit_form")
+
+
+def intent_name(parse: Mapping[str, Any]) -> str:
+    return str(parse.get("intent", {}).get("name") or "out_of_scope")
+
+
+def is_cancel(parse: Mapping[str, Any], requested_slot: str | None) -> bool:
+    """ "anuluj" or "stop" alone; "no" at the confirmation, or "no" in two words or fewer."""
+    words = _PUNCTUATION.sub(" ", str(parse.get("text", "")).lower().translate(_FOLD)).split()
+    if " ".join(words) in CANCEL_WORDS:
+        return True
+    return intent_name(parse) == "deny" and (requested_slot == CONFIRM_SLOT or len(words) <= 2)
+
+
+def clarification(parse: Mapping[str, Any]) -> list[str]:
+    """The intents to offer when the NLU fell back to out_of_scope but had a fair guess."""
+    if intent_name(parse) != "out_of_scope":
+        return []
+    ranking = [
+        entry
+        for entry in parse.get("intent_ranking", [])
+        if entry.get("name") in RULES and entry.get("name") not in REPLIES
+    ]
+    if not ranking or float(ranking[0].get("confidence", 0)) < CLARIFY_FLOOR:
+        return []
+    return [str(entry["name"]) for entry in ranking[:CLARIFY_CHOICES]]

@@ -1,0 +1,337 @@
+"""The English source of every resident-facing message, by key.
+
+Keys are Rasa response names (`utter_…`) and labels (`label_<group>_<value>`); the key is the
+gettext context (msgctxt) and the English text the msgid, so two keys may share a text and a
+translator always sees which message they are translating. `N_` and `NP_` only mark strings for
+`pybabel extract -k N_:1c,2 -k NP_:1c,2,3`; `kernel.i18n` renders them in pl, en and uk.
+
+Placeholders are `str.format` names; `kernel.i18n.render` formats a value by its name (money,
+dates, labels, nested lines), and `count` chooses the plural form.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Plural:
+    singular: str
+    plural: str
+
+
+Entry = tuple[str, "str | Plural"]
+
+
+def N_(key: str, text: str) -> Entry:
+    """gettext_noop with a context: marks `text` for extraction under `key`."""
+    return key, text
+
+
+def NP_(key: str, singular: str, plural: str) -> Entry:
+    return key, Plural(singular, plural)
+
+
+_SMALL_TALK = [
+    N_(
+        "utter_greet",
+        "Hello! This is the local taxes and fees assistant of {office}. I can tell you what you "
+        "owe and by when, give you the transfer details, help you submit a form and follow your "
+        "cases. What can I do for you?",
+    ),
+    N_("utter_greet_verified", "Hello, {name}! What can I do for you today?"),
+    N_("utter_goodbye", "Goodbye! Write to me whenever you need."),
+    N_("utter_thanks", "You're welcome! Is there anything else I can do for you?"),
+    N_("utter_anything_else", "All right. What else can I do for you?"),
+    N_(
+        "utter_help",
+        "Here is what I can do:\n"
+        "• what you owe: “how much do I owe?”\n"
+        "• deadlines: “when do I pay?”\n"
+        "• transfer details: “pay”\n"
+        "• forms: a change of the waste declaration, a certificate of no tax arrears, "
+        "instalments\n"
+        "• the status of your cases\n"
+        "• reminders by SMS, Telegram or e-mail\n"
+        "• a person at the tax office: “talk to a person”\n"
+        "Write “change language” to switch to Polish or Ukrainian.",
+    ),
+    N_(
+        "utter_out_of_scope",
+        "Sorry, I did not understand. I help with local taxes and fees: what you owe and by "
+        "when, how to pay, forms and cases. Write “help” to see everything.",
+    ),
+    N_(
+        "utter_error",
+        "Sorry, something went wrong on my side. Please try again in a moment.",
+    ),
+    N_("utter_clarify", "I am not sure I understood. Did you mean one of these?"),
+    N_("utter_ask_language", "Which language shall I write in?"),
+    N_("utter_language_changed", "From now on I will write in English."),
+]
+
+_VERIFICATION = [
+    N_(
+        "utter_verify_offer",
+        "For this I must first confirm who you are, because tax information is confidential. "
+        "You can open the chat link from the city's e-services after signing in with "
+        "login.gov.pl, or verify here with your PESEL (or NIP) and the activation code printed "
+        "on your tax decision.",
+    ),
+    N_(
+        "utter_ask_identifier", "Please write your PESEL number (or NIP, if you pay as a business)."
+    ),
+    N_(
+        "utter_identifier_invalid",
+        "This is not a valid PESEL or NIP. Please check it and write it again, or write “cancel”.",
+    ),
+    N_(
+        "utter_ask_activation_code",
+        "Now write the activation code printed on your tax decision (8 characters, e.g. "
+        "ABCD-EFGH).",
+    ),
+    N_(
+        "utter_activation_code_invalid",
+        "An activation code has 8 letters and digits, e.g. ABCD-EFGH. Please write it again.",
+    ),
+    N_(
+        "utter_verified",
+        "Thank you, {name}. This chat is now linked to your tax account: ask me what you owe, by "
+        "when, and how to pay.",
+    ),
+    N_(
+        "utter_verify_rejected",
+        "I could not confirm your identity with these details. Check the number and the code and "
+        "try again: write “verify”.",
+    ),
+    N_(
+        "utter_verify_locked",
+        "There have been too many unsuccessful attempts. For your security, please try again in "
+        "an hour or visit the tax office.",
+    ),
+    N_("utter_already_verified", "This chat is already linked to the tax account of {name}."),
+    N_(
+        "utter_link_token_refused",
+        "This link is no longer valid: it has been used or it has expired. Please get a new one "
+        "from the city's e-services.",
+    ),
+    N_(
+        "utter_chat_not_private",
+        "This chat cannot be linked to a tax account because its address is not private. Please "
+        "use the city's web chat or Telegram.",
+    ),
+]
+
+_BALANCE = [
+    N_("utter_balance", "Your balance as of {date}:\n{lines}\nTotal to pay: {total_amount}."),
+    NP_(
+        "utter_balance_kind_line",
+        "• {kind}: {amount} ({count} instalment, due {due_date})",
+        "• {kind}: {amount} ({count} instalments, due from {due_date})",
+    ),
+    N_("utter_balance_instalment_line", "• due {due_date}: {amount}"),
+    N_("utter_balance_interest_line", "  including interest on arrears: {interest_amount}"),
+    N_(
+        "utter_balance_overdue",
+        "Of this, {overdue_amount} is past due; interest on arrears grows every day until you pay.",
+    ),
+    N_(
+        "utter_balance_overpayment",
+        "You also have an overpayment of {overpayment_amount}; the office will refund it or set "
+        "it against your next payments.",
+    ),
+    N_("utter_balance_nothing_due", "As of {date} you owe nothing. Thank you!"),
+    N_("utter_balance_kind_nothing_due", "As of {date} you owe nothing for: {kind}."),
+]
+
+_DEADLINES = [
+    N_("utter_deadlines", "Your next payments:\n{lines}"),
+    N_("utter_deadline_line", "• {due_date}: {kind}, {amount}"),
+    N_("utter_deadline_line_moved", "• {due_date} (moved from {statutory_date}): {kind}, {amount}"),
+    N_("utter_deadline_line_overdue", "• was due {due_date}: {kind}, {amount}"),
+    N_("utter_deadlines_none", "You have no unpaid instalments: nothing to pay for now."),
+    N_(
+        "utter_deadlines_general",
+        "Payment dates of local taxes and fees:\n{lines}\nWhen a date falls on a Saturday, "
+        "Sunday or public holiday, you pay by the next working day (the dates above already allow "
+        "for it). Your own instalments are on your tax decision; once you verify, I can show them "
+        "here.",
+    ),
+    N_("utter_deadline_rule_line", "• {kind}: {dates}"),
+]
+
+_PAY = [
+    N_(
+        "utter_pay_details",
+        "Transfer details:\nRecipient: {recipient}\nAccount: {account}\nTitle: {title}\n"
+        "Amount: {amount}",
+    ),
+    N_(
+        "utter_pay_overdue_note",
+        "This is what is past due, with interest as of {date}; interest grows every day until "
+        "you pay.",
+    ),
+    N_("utter_pay_due_note", "Please pay by {due_date}."),
+    N_("utter_pay_nothing_due", "You have nothing to pay right now. Thank you!"),
+    N_(
+        "utter_pay_no_account",
+        "I have no individual account number on record for you. Please use the account shown on "
+        "your tax decision or ask the tax office.",
+    ),
+    N_(
+        "utter_pay_general",
+        "You can pay local taxes and fees by bank transfer to the individual account number "
+        "printed on your tax decision, or at the city hall's cash desk. Once you verify, I can "
+        "give you the exact amount and transfer details here.",
+    ),
+]
+
+_FORMS = [
+    N_("utter_ask_form_type", "Which matter would you like to deal with?"),
+    N_("utter_ask_residents_count", "How many people live at the property now?"),
+    N_("utter_residents_count_invalid", "Please write the number of residents in digits, e.g. 3."),
+    N_("utter_ask_change_date", "Since what date? (e.g. 1.03.2027)"),
+    N_(
+        "utter_change_date_invalid",
+        "Please write a date as day.month.year, e.g. 1.03.2027, no later than a month from today.",
+    ),
+    N_(
+        "utter_ask_purpose",
+        "What do you need the certificate for, e.g. a bank loan or a public tender?",
+    ),
+    N_("utter_purpose_invalid", "Please describe the purpose in a few words."),
+    N_(
+        "utter_ask_installments_obligation",
+        "Which payment would you like to spread into instalments, e.g. property tax?",
+    ),
+    N_(
+        "utter_installments_obligation_invalid",
+        "You have nothing to pay for that. Which payment do you mean?",
+    ),
+    N_("utter_ask_installments_count", "Into how many instalments (from 2 to 24)?"),
+    N_("utter_installments_count_invalid", "Please write a number of instalments from 2 to 24."),
+    N_(
+        "utter_ask_installments_reason",
+        "Briefly, why do you ask for instalments? The office decides with regard to an important "
+        "interest of the taxpayer or the public interest.",
+    ),
+    N_("utter_installments_reason_invalid", "Please write the reason in a few words."),
+    NP_(
+        "utter_summary_waste_declaration_change",
+        "Please check: a change of the waste-fee declaration: from {change_date}, {count} person "
+        "lives at the property. A changed declaration is due by {deadline_date}. Shall I submit "
+        "it?",
+        "Please check: a change of the waste-fee declaration: from {change_date}, {count} people "
+        "live at the property. A changed declaration is due by {deadline_date}. Shall I submit "
+        "it?",
+    ),
+    N_(
+        "utter_summary_no_arrears_certificate",
+        "Please check: a request for a certificate of no tax arrears (ZAS-W), purpose: {purpose}. "
+        "The stamp duty is {fee_amount}; the office issues the certificate within 7 days. Shall I "
+        "submit it?",
+    ),
+    NP_(
+        "utter_summary_installments",
+        "Please check: a request to pay in {count} instalment: {kind}; reason: {reason}. Shall I "
+        "submit it?",
+        "Please check: a request to pay in {count} instalments: {kind}; reason: {reason}. Shall I "
+        "submit it?",
+    ),
+    N_(
+        "utter_form_submitted",
+        "Submitted. Your case number is {case_ref}. Ask me about its status any time.",
+    ),
+    N_("utter_form_cancelled", "Cancelled. Nothing was submitted."),
+]
+
+_CASES = [
+    NP_("utter_cases", "You have {count} case:\n{lines}", "You have {count} cases:\n{lines}"),
+    N_("utter_case_line", "• {case_ref}: {form_type}, submitted {created_date}: {status}"),
+    N_(
+        "utter_case_status",
+        "Case {case_ref}: {form_type}, submitted {created_date}. Status: {status}.",
+    ),
+    N_("utter_cases_none", "You have no cases submitted through this assistant yet."),
+    N_(
+        "utter_case_not_found",
+        "I cannot find the case {case_ref} among yours. Check the number, or write “my cases” to "
+        "see them all.",
+    ),
+]
+
+_SUBSCRIPTIONS = [
+    N_("utter_subscribed", "Done, switched on: {category} ({channel})."),
+    N_("utter_unsubscribed", "Done, switched off: {category} ({channel})."),
+    N_(
+        "utter_unsubscribed_all", "Done, switched off: all reminders and announcements ({channel})."
+    ),
+    N_("utter_ask_subscription_channel", "By which channel: SMS, e-mail or Telegram?"),
+]
+
+_HANDOFF = [
+    N_(
+        "utter_handoff",
+        "I have passed our conversation to the tax office staff (ticket {ticket_ref}). Someone "
+        "will answer you here as soon as possible.",
+    ),
+]
+
+_LABELS = [
+    N_("label_kind_property_tax", "property tax"),
+    N_("label_kind_agricultural_tax", "agricultural tax"),
+    N_("label_kind_forest_tax", "forest tax"),
+    N_("label_kind_vehicle_tax", "tax on means of transport"),
+    N_("label_kind_waste_fee", "waste collection fee"),
+    N_("label_kind_dog_fee", "dog fee"),
+    N_("label_kind_perpetual_usufruct", "perpetual usufruct fee"),
+    N_("label_kind_other_fee", "other fee"),
+    N_("label_form_type_waste_declaration_change", "change of the waste declaration"),
+    N_("label_form_type_no_arrears_certificate", "certificate of no tax arrears"),
+    N_("label_form_type_installments", "instalments or deferral"),
+    N_("label_category_reminders", "payment reminders"),
+    N_("label_category_announcements", "city announcements"),
+    N_("label_channel_sms", "SMS"),
+    N_("label_channel_email", "e-mail"),
+    N_("label_channel_telegram", "Telegram"),
+    N_("label_channel_rest", "web chat"),
+    N_("label_channel_console", "this chat"),
+    N_("label_status_submitted", "submitted, waiting to be reviewed"),
+    N_("label_status_in_review", "being reviewed"),
+    N_("label_status_decided", "decided"),
+    N_("label_status_rejected", "rejected"),
+    N_("label_intent_check_balance", "What I owe"),
+    N_("label_intent_list_deadlines", "Payment dates"),
+    N_("label_intent_pay", "How to pay"),
+    N_("label_intent_start_form", "Submit a form"),
+    N_("label_intent_case_status", "My cases"),
+    N_("label_intent_link_account", "Verify"),
+    N_("label_intent_subscribe_reminders", "Reminders"),
+    N_("label_intent_unsubscribe", "Stop messages"),
+    N_("label_intent_human_handoff", "Talk to a person"),
+    N_("label_intent_change_language", "Change language"),
+    N_("label_intent_help", "Help"),
+    N_("label_intent_greet", "Hello"),
+    N_("label_intent_goodbye", "Goodbye"),
+    N_("label_intent_thanks", "Thanks"),
+    N_("label_yes", "Yes"),
+    N_("label_no", "No"),
+    N_("label_verify_now", "Verify now"),
+    # Each language's name in itself: the same in every catalogue.
+    N_("label_language_pl", "Polski"),
+    N_("label_language_en", "English"),
+    N_("label_language_uk", "Українська"),
+]
+
+MESSAGES: dict[str, str | Plural] = dict(
+    _SMALL_TALK
+    + _VERIFICATION
+    + _BALANCE
+    + _DEADLINES
+    + _PAY
+    + _FORMS
+    + _CASES
+    + _SUBSCRIPTIONS
+    + _HANDOFF
+    + _LABELS
+)

@@ -1,0 +1,84 @@
+"""The engine without a channel: concurrent turns, the secrecy guard, and `gmina chat`."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import sqlalchemy as sa
+from click.testing import CliRunner
+
+from actions import services
+from bot.channels.conversation import understanding
+from bot.cli import main
+from bot.dialogue import DialogueEngine, InboundMessage
+from bot.dialogue.render import render_message
+from kernel.clock import FrozenClock
+from storage.conversation_models import Conversation
+from tests.conftest import Store
+from tests.conversation_helpers import NOW, add_resident, link_token, settings_for
+
+
+async def _engine(store: Store) -> DialogueEngine:
+    clock = FrozenClock(NOW)
+    services.configure(store.sessions, settings_for(store), clock)
+    return DialogueEngine(store.sessions, await understanding(clock), clock)
+
+
+async def test_turns_of_one_sender_in_two_processes_are_all_kept(store: Store) -> None:
+    # Two engines share a store as two `gmina run` processes would; a turn that loses the race
+    # to save is done again on the state the other saved.
+    first, second = await _engine(store), await _engine(store)
+    sender = "web-0123456789abcdef0123456789abcdef"
+    replies = await asyncio.gather(
+        first.handle(InboundMessage("rest", sender, "dzień dobry")),
+        second.handle(InboundMessage("rest", sender, "pomoc")),
+    )
+    assert all(replies)
+    async with store.sessions() as session:
+        state, version = (
+            await session.execute(
+                sa.select(Conversation.state, Conversation.version).where(
+                    Conversation.sender_id == sender
+                )
+            )
+        ).one()
+    said = [event["text"] for event in state["events"] if event["event"] == "user"]
+    assert sorted(said) == ["dzień dobry", "pomoc"]
+    assert version == 2
+
+
+def test_a_response_with_a_taxpayers_data_never_reaches_an_unverified_sender() -> None:
+    leaking: dict[str, Any] = {"response": "utter_verified", "name": "Anna Nowak", "buttons": []}
+    text, _, _, key = render_message(leaking, "pl", verified=False)
+    assert key == "utter_verify_offer"
+    assert "Anna" not in text
+    nested = {
+        "response": "utter_deadlines",
+        "lines": [{"response": "utter_deadline_line", "amount": "1.00"}],
+    }
+    assert render_message(nested, "pl", verified=False)[3] == "utter_verify_offer"
+    assert render_message(leaking, "pl", verified=True)[0].startswith("Dziękuję, Anna Nowak.")
+
+
+async def test_gmina_chat_talks_in_the_terminal_and_verifies_with_a_token(store: Store) -> None:
+    await add_resident(store)
+    token = await link_token(store)
+    lines = ["how much do I owe?", f"/start {token}", "how much do I owe?", "1", ""]
+    result = await asyncio.to_thread(
+        CliRunner().invoke,
+        main,
+        ["chat", "--lang", "en"],
+        input="\n".join(lines),
+        env={"GMINA__DATABASE__URL": store.url},
+    )
+    assert result.exit_code == 0, result.output
+    output = result.output
+    assert "gmina> Hello! This is the local taxes and fees assistant" in output
+    assert "gmina> For this I must first confirm who you are" in output
+    # A verified chat speaks the taxpayer's language (pl) until the resident writes in another.
+    assert "gmina> Dziękuję, Anna Nowak." in output
+    assert "gmina> Your balance as of" in output
+    assert "[1] How to pay" in output
+    # "1" pressed the first button: the transfer details.
+    assert "Transfer details:\nRecipient: Urząd Miasta Ruda Śląska" in output
