@@ -33,7 +33,7 @@ from kernel.money import format_plain, to_grosze
 from kernel.settings import LedgerSettings
 from storage.imports import ImportKind, ImportResult, import_file
 from storage.ledger import LedgerPolicy
-from storage.models import ObligationKind, Taxpayer
+from storage.models import ImportRun, ObligationKind, Taxpayer
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -59,6 +59,7 @@ OBLIGATION_HEADER: Final = (
 PAYMENT_HEADER: Final = (
     "payment_ref", "taxpayer_ref", "obligation_ref", "paid_on", "amount", "source",
 )  # fmt: skip
+DEMO_SAMPLE_REF: Final = "T000001"
 FILES: Final = {
     ImportKind.TAXPAYERS: "taxpayers.csv",
     ImportKind.OBLIGATIONS: "obligations.csv",
@@ -204,7 +205,7 @@ class DemoSummary:
     taxpayers: int = 0
     obligations: int = 0
     payments: int = 0
-    # A taxpayer with something overdue: what a newcomer can try `gmina balance` on.
+    # What a newcomer can try `gmina balance` and the web chat on.
     sample_ref: str = ""
     imports: list[ImportResult] = field(default_factory=list)
 
@@ -504,10 +505,9 @@ class _City:
             [ref, payer, obligation_ref, paid_on.isoformat(), format_plain(amount), source]
         )
 
-    def pay(self, payer: str, levies: list[_Obligation], habit: str) -> bool:
-        """Payments for one taxpayer's levies; True when something is left overdue."""
+    def pay(self, payer: str, levies: list[_Obligation], habit: str) -> None:
+        """Payments for one taxpayer's levies."""
         rng, today = self.rng, self.today
-        overdue = False
         groups: dict[tuple[str, int], list[_Obligation]] = {}
         for levy in levies:
             groups.setdefault((levy.kind, levy.year), []).append(levy)
@@ -519,36 +519,31 @@ class _City:
                 self._pay(payer, "", paid_on, sum((levy.amount for levy in group), Decimal(0)))
                 continue
             for levy in group:
-                overdue |= self._pay_one(payer, levy, habit)
-        return overdue
+                self._pay_one(payer, levy, habit)
 
-    def _pay_one(self, payer: str, levy: _Obligation, habit: str) -> bool:
+    def _pay_one(self, payer: str, levy: _Obligation, habit: str) -> None:
         rng, today = self.rng, self.today
         named = levy.ref if rng.random() < 0.9 else ""
         if levy.due > today:
             if levy.due - today < timedelta(days=30) and rng.random() < 0.15:
                 self._pay(payer, named, today - timedelta(days=rng.below(5)), levy.amount)
-            return False
+            return
         roll = rng.random()
         outcome = next(name for limit, name in OUTCOMES[habit] if roll < limit)
         on_time = levy.due - timedelta(days=rng.below(15))
         if outcome == "late":
             late = levy.due + timedelta(days=rng.between(3, 120))
             if late > today:
-                return True
+                return
             self._pay(payer, named, late, levy.amount)
         elif outcome == "on_time":
             self._pay(payer, named, on_time, levy.amount)
         elif outcome == "partial":
             part = to_grosze(levy.amount * Decimal(rng.between(30, 80)) / 100)
             self._pay(payer, named, on_time, part)
-            return True
         elif outcome == "over":
             extra = Decimal(rng.between(1, 2_000)) / 100
             self._pay(payer, named, on_time, levy.amount + extra)
-        else:
-            return True
-        return False
 
 
 @dataclass(frozen=True)
@@ -558,7 +553,6 @@ class DemoTaxpayer:
     row: list[str]
     obligations: list[list[str]]
     payments: list[list[str]]
-    overdue: bool
 
 
 def generate(
@@ -574,10 +568,11 @@ def generate(
         levies = city.obligations(number, company, today.year)
         if number <= 2 or rng.random() < PREVIOUS_YEAR_SHARE:
             levies = city.obligations(number, company, today.year - 1) + levies
+        # The showcase taxpayer pays in part, so its balance has arrears and interest to show.
         habit = "partial" if number == 1 else rng.choices(HABITS, cum_weights=HABIT_WEIGHTS)[0]
         city.payments = []
-        overdue = city.pay(ref, levies, habit)
-        yield DemoTaxpayer(row, [levy.row(ref) for levy in levies], city.payments, overdue)
+        city.pay(ref, levies, habit)
+        yield DemoTaxpayer(row, [levy.row(ref) for levy in levies], city.payments)
 
 
 def write_demo_csv(
@@ -600,16 +595,27 @@ def write_demo_csv(
             writers.append(writer)
         t_csv, o_csv, p_csv = writers
         for taxpayer in generate(taxpayers, seed, today, ledger):
-            if taxpayer.overdue and not summary.sample_ref:
-                summary.sample_ref = taxpayer.row[0]
             t_csv.writerow(taxpayer.row)
             o_csv.writerows(taxpayer.obligations)
             p_csv.writerows(taxpayer.payments)
             summary.taxpayers += 1
             summary.obligations += len(taxpayer.obligations)
             summary.payments += len(taxpayer.payments)
-    summary.sample_ref = summary.sample_ref or "T000001"
+    summary.sample_ref = DEMO_SAMPLE_REF
     return summary
+
+
+async def loaded_demo_ref(session: AsyncSession) -> str | None:
+    """The demo's sample taxpayer, when this store holds the demo city; None for a real city."""
+    demo_run = await session.execute(
+        sa.select(ImportRun.id)
+        .where(ImportRun.file_name == f"demo {FILES[ImportKind.TAXPAYERS]}")
+        .limit(1)
+    )
+    if demo_run.first() is None:
+        return None
+    sample = await session.execute(sa.select(Taxpayer.ref).where(Taxpayer.ref == DEMO_SAMPLE_REF))
+    return sample.scalar_one_or_none()
 
 
 async def count_taxpayers(session: AsyncSession) -> int:

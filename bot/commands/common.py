@@ -22,6 +22,8 @@ def configure_logging(level: str) -> None:
     logging.basicConfig(
         level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True
     )
+    # rasa-sdk announces every action it registers at INFO; that is start-up noise here.
+    logging.getLogger("rasa_sdk").setLevel(max(logging.WARNING, logging.getLevelName(level)))
 
 
 def settings_from(ctx: click.Context) -> Settings:

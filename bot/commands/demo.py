@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import click
@@ -9,8 +10,18 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.commands.common import settings_from, with_store
 from kernel.clock import SystemClock, today_in_warsaw
-from storage.demo import DemoSummary, count_taxpayers, load_demo, write_demo_csv
+from storage.conversations import IssuedToken, create_link_token
+from storage.demo import (
+    DEMO_SAMPLE_REF,
+    DemoSummary,
+    count_taxpayers,
+    load_demo,
+    loaded_demo_ref,
+    write_demo_csv,
+)
 from storage.ledger import LedgerPolicy
+
+DEMO_TOKEN_TTL = timedelta(hours=24)
 
 
 @click.command("demo-data")
@@ -43,27 +54,43 @@ def demo_data_command(
         click.echo(f"wrote {_counts(summary)} to {click.format_filename(csv_dir)}")
         return
 
-    async def work(sessions: async_sessionmaker[AsyncSession]) -> DemoSummary | int:
+    async def work(
+        sessions: async_sessionmaker[AsyncSession],
+    ) -> tuple[DemoSummary | int, IssuedToken | None]:
         async with sessions() as session:
-            if if_empty:
-                present = await count_taxpayers(session)
-                await session.rollback()
-                if present:
-                    return present
-            return await load_demo(
-                session,
-                taxpayers=size,
-                seed=seed,
-                clock=clock,
-                ledger=settings.ledger,
-                policy=LedgerPolicy.from_settings(settings.ledger),
-            )
+            outcome: DemoSummary | int
+            present = await count_taxpayers(session) if if_empty else 0
+            if present:
+                outcome = present
+            else:
+                outcome = await load_demo(
+                    session,
+                    taxpayers=size,
+                    seed=seed,
+                    clock=clock,
+                    ledger=settings.ledger,
+                    policy=LedgerPolicy.from_settings(settings.ledger),
+                )
+            sample = await loaded_demo_ref(session)
+            token = None
+            if sample is not None:
+                token = await create_link_token(
+                    session, sample, clock.now(), ttl=DEMO_TOKEN_TTL, issued_by="demo"
+                )
+            await session.commit()
+            return outcome, token
 
-    outcome = with_store(settings, work)
+    outcome, token = with_store(settings, work)
     if isinstance(outcome, int):
         click.echo(f"the store already has {outcome} taxpayers: demo data not loaded")
-        return
-    click.echo(f"loaded {_counts(outcome)}; try: gmina balance {outcome.sample_ref}")
+    else:
+        click.echo(f"loaded {_counts(outcome)}; try: gmina balance {outcome.sample_ref}")
+    if token is not None:
+        # Printed, not logged: a newcomer's way into the demo conversation as a verified resident.
+        click.echo(
+            f"web chat: open {settings.web.public_base_url}/ and send "
+            f"/start {token.token} to talk as demo taxpayer {DEMO_SAMPLE_REF} (valid 24 hours)"
+        )
 
 
 def _counts(summary: DemoSummary) -> str:

@@ -10,6 +10,8 @@ import sqlalchemy as sa
 from click.testing import CliRunner, Result
 
 from bot.cli import main
+from kernel.clock import SystemClock
+from storage.conversations import redeem_link_token
 from storage.models import Base, Obligation, Payment, Taxpayer
 from tests.conftest import Store
 from tests.storage.test_imports import (
@@ -96,8 +98,24 @@ async def test_demo_data_loads_and_names_a_taxpayer_to_try(store: Store) -> None
     payments = await count(store, Payment)
     again = await gmina(store, "demo-data", "--if-empty")
     assert again.exit_code == 0
-    assert again.stdout == "the store already has 25 taxpayers: demo data not loaded\n"
+    first_line, token_line = again.stdout.splitlines()
+    assert first_line == "the store already has 25 taxpayers: demo data not loaded"
     assert await count(store, Payment) == payments
+    # Each start prints a fresh link token for the demo taxpayer, and it binds a chat.
+    token = token_line.split("/start ", 1)[1].split()[0]
+    assert token not in result.stdout
+    async with store.sessions() as session:
+        now = SystemClock().now()
+        assert await redeem_link_token(session, token, "rest", "s" * 36, now) is not None
+        await session.commit()
+
+
+async def test_demo_token_is_only_printed_for_the_demo_city(store: Store, tmp_path: Path) -> None:
+    await gmina(store, "demo-data", "--taxpayers", "5", "--csv-dir", str(tmp_path))
+    for kind in ("taxpayers", "obligations", "payments"):
+        await gmina(store, "import", kind, str(tmp_path / f"{kind}.csv"))
+    again = await gmina(store, "demo-data", "--if-empty")
+    assert again.stdout == "the store already has 5 taxpayers: demo data not loaded\n"
 
 
 async def test_demo_data_writes_csv_that_import_accepts(store: Store, tmp_path: Path) -> None:
