@@ -415,6 +415,12 @@ def _normalise_code(code: str) -> str:
     return re.sub(r"[\s-]", "", code).upper()
 
 
+def looks_like_activation_code(text: str) -> bool:
+    """Written as a code could be (`ABCD-EFGH`, `abcdefgh`), whether or not it is one."""
+    code = _normalise_code(text)
+    return len(code) == CODE_LENGTH and all(char in CODE_ALPHABET for char in code)
+
+
 def _code_hash(salt: str, code: str) -> str:
     return hmac.new(bytes.fromhex(salt), code.encode(), hashlib.sha256).hexdigest()
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from actions.forms import CONFIRM_SLOT
 from actions.verification import CODE_SLOT, IDENTIFIER_SLOT, LINK_FORM
+from storage.conversations import looks_like_activation_code
 
 RULES: dict[str, str] = {
     "greet": "action_greet",
@@ -76,10 +77,19 @@ def intent_name(parse: Mapping[str, Any]) -> str:
 
 
 def is_cancel(parse: Mapping[str, Any], requested_slot: str | None) -> bool:
-    """ "anuluj" or "stop" alone; "no" at the confirmation, or "no" in two words or fewer."""
-    words = _PUNCTUATION.sub(" ", str(parse.get("text", "")).lower().translate(_FOLD)).split()
+    """ "anuluj" or "stop" alone; "no" at the confirmation, or "no" in two words or fewer.
+
+    A message with a digit, or shaped as the activation code asked for, is an answer, never a
+    "no", whatever the classifier made of it: "N27E-95Y2" is a code, not "nie".
+    """
+    text = str(parse.get("text", ""))
+    words = _PUNCTUATION.sub(" ", text.lower().translate(_FOLD)).split()
     if " ".join(words) in CANCEL_WORDS:
         return True
+    if any(char.isdigit() for char in text):
+        return False
+    if requested_slot == CODE_SLOT and looks_like_activation_code(text):
+        return False
     return intent_name(parse) == "deny" and (requested_slot == CONFIRM_SLOT or len(words) <= 2)
 
 

@@ -9,9 +9,10 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 
 from actions import services
+from actions.verification import CODE_SLOT, IDENTIFIER_SLOT
 from bot.channels.conversation import understanding
 from bot.cli import main
-from bot.dialogue import DialogueEngine, InboundMessage
+from bot.dialogue import DialogueEngine, InboundMessage, policy
 from bot.dialogue.render import render_message
 from kernel.clock import FrozenClock
 from storage.conversation_models import Conversation
@@ -82,3 +83,17 @@ async def test_gmina_chat_talks_in_the_terminal_and_verifies_with_a_token(store:
     assert "[1] How to pay" in output
     # "1" pressed the first button: the transfer details.
     assert "Transfer details:\nRecipient: Urząd Miasta Ruda Śląska" in output
+
+
+def test_a_code_or_a_number_never_cancels_the_form_asking_for_it() -> None:
+    # The classifier may call a random code such as "N27E-95Y2" a "no"; as an answer to the slot
+    # asked for it is the answer, while "nie" and "anuluj" still cancel.
+    def deny(text: str) -> dict[str, Any]:
+        return {"text": text, "intent": {"name": "deny", "confidence": 0.9}}
+
+    assert not policy.is_cancel(deny("N27E-95Y2"), CODE_SLOT)
+    assert not policy.is_cancel(deny("hakx tumw"), CODE_SLOT)
+    assert not policy.is_cancel(deny("44051401359"), IDENTIFIER_SLOT)
+    assert policy.is_cancel(deny("nie"), CODE_SLOT)
+    assert policy.is_cancel(deny("nie mam"), IDENTIFIER_SLOT)
+    assert policy.is_cancel({"text": "Anuluj!", "intent": {"name": "pay"}}, CODE_SLOT)
