@@ -68,7 +68,13 @@ async def load_statement(tracker: Tracker) -> Statement | None:
         summary = await taxpayer_summary(session, taxpayer_id)
         if summary is None:
             return None
-        balance = await taxpayer_balance(session, summary.ref, today, current.ledger_policy)
+        balance = await taxpayer_balance(
+            session,
+            summary.ref,
+            today,
+            current.ledger_policy,
+            rates=await current.rate_tables.get(session),
+        )
     if balance is None:
         return None
     return Statement(summary, today, balance_to_json(balance))

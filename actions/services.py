@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from kernel.clock import Clock, today_in_warsaw
 from kernel.settings import Settings
+from storage.balances import RateTableCache
 from storage.ledger import LedgerPolicy
 
 
@@ -29,6 +30,7 @@ class Services:
     settings: Settings
     clock: Clock
     ledger_policy: LedgerPolicy
+    rate_tables: RateTableCache
 
     def now(self) -> datetime:
         return self.clock.now()
@@ -44,7 +46,13 @@ def configure(
     sessions: async_sessionmaker[AsyncSession], settings: Settings, clock: Clock
 ) -> Services:
     global _current
-    _current = Services(sessions, settings, clock, LedgerPolicy.from_settings(settings.ledger))
+    _current = Services(
+        sessions,
+        settings,
+        clock,
+        LedgerPolicy.from_settings(settings.ledger),
+        RateTableCache(clock),
+    )
     return _current
 
 

@@ -54,6 +54,8 @@ class WebSettings(_Section):
     port: int = Field(default=8080, ge=0, le=65535)
     public_base_url: str = "http://127.0.0.1:8080"
     shutdown_timeout_seconds: float = Field(default=10.0, ge=0)
+    # Server processes sharing the port; more than one needs a store every process can reach.
+    workers: int = Field(default=1, ge=1, le=64)
 
     @field_validator("public_base_url")
     @classmethod

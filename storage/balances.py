@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +20,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from kernel.clock import Clock
 from kernel.money import format_plain
 from storage.db import copy_rows
 from storage.ledger import (
@@ -133,6 +134,25 @@ async def load_rate_tables(session: AsyncSession) -> dict[str, RateTable]:
     for table_name, effective_from, rate_percent in result:
         rows[table_name].append((effective_from, rate_percent))
     return {name: RateTable.from_rows(name, history) for name, history in rows.items()}
+
+
+class RateTableCache:
+    """The rate tables, read again once `max_age` has passed: a process answering many balances
+    reads them once a minute rather than once a balance. Rates are published ahead of the date
+    they take effect, so a minute-old copy gives the same figures."""
+
+    def __init__(self, clock: Clock, max_age: timedelta = timedelta(minutes=1)) -> None:
+        self.clock = clock
+        self.max_age = max_age
+        self._tables: dict[str, RateTable] | None = None
+        self._read_at: datetime | None = None
+
+    async def get(self, session: AsyncSession) -> dict[str, RateTable]:
+        now = self.clock.now()
+        if self._tables is None or self._read_at is None or now - self._read_at >= self.max_age:
+            self._tables = await load_rate_tables(session)
+            self._read_at = now
+        return self._tables
 
 
 async def taxpayer_balance(

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, false, func, insert, select, update
+from sqlalchemy import ColumnElement, ScalarSelect, delete, false, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -42,7 +42,7 @@ from storage.conversation_models import (
     Subscription,
     VerificationAttempt,
 )
-from storage.models import Base, Contact, Taxpayer
+from storage.models import Base, Contact, Taxpayer, display_name
 
 LINK_TOKEN_TTL = timedelta(minutes=30)
 # Failed activation-code tries allowed per sender, and per targeted taxpayer across all senders
@@ -163,22 +163,32 @@ def _binding(channel: str, sender_id: str) -> ColumnElement[bool]:
     return (Contact.kind == channel) & (Contact.value == sender_id)
 
 
+def _binding_subquery(channel: str, sender_id: str) -> ScalarSelect[int]:
+    return (
+        select(Contact.taxpayer_id).where(_binding(channel, sender_id)).limit(1).scalar_subquery()
+    )
+
+
 # --- conversations -------------------------------------------------------------------------------
 
 
 async def load_conversation(
     session: AsyncSession, channel: str, sender_id: str
 ) -> ConversationState:
-    """The sender's state, or a new empty one; `taxpayer_id` is the current binding."""
-    taxpayer_id = await bound_taxpayer(session, channel, sender_id)
+    """The sender's state, or a new empty one; `taxpayer_id` is the current binding.
+
+    One statement for a known sender (it runs every turn): the binding is a subquery.
+    """
+    binding = _binding_subquery(channel, sender_id).label("bound_taxpayer_id")
     row = (
         await session.execute(
-            select(Conversation.language, Conversation.state, Conversation.version).where(
+            select(Conversation.language, Conversation.state, Conversation.version, binding).where(
                 Conversation.channel == channel, Conversation.sender_id == sender_id
             )
         )
     ).one_or_none()
     if row is None:
+        taxpayer_id = await bound_taxpayer(session, channel, sender_id)
         return ConversationState(channel, sender_id, taxpayer_id=taxpayer_id)
     return ConversationState(
         channel,
@@ -186,7 +196,7 @@ async def load_conversation(
         language=row.language,
         state=dict(row.state),
         version=row.version,
-        taxpayer_id=taxpayer_id,
+        taxpayer_id=row.bound_taxpayer_id,
         is_new=False,
     )
 
@@ -200,12 +210,7 @@ async def save_conversation(
     """
     updated_at: Any = now if now is not None else func.now()
     # The stored taxpayer id mirrors the binding; the engine's copy in `state` is not trusted.
-    binding = (
-        select(Contact.taxpayer_id)
-        .where(_binding(state.channel, state.sender_id))
-        .limit(1)
-        .scalar_subquery()
-    )
+    binding = _binding_subquery(state.channel, state.sender_id)
     values = {
         "language": state.language,
         "state": state.state,
@@ -242,9 +247,7 @@ async def save_conversation(
 
 
 async def bound_taxpayer(session: AsyncSession, channel: str, sender_id: str) -> int | None:
-    return await session.scalar(
-        select(Contact.taxpayer_id).where(_binding(channel, sender_id)).limit(1)
-    )
+    return await session.scalar(select(_binding_subquery(channel, sender_id)))
 
 
 async def taxpayer_by_phone(session: AsyncSession, e164: str) -> int | None:
@@ -721,13 +724,24 @@ async def audit(
 
 
 async def taxpayer_summary(session: AsyncSession, taxpayer_id: int) -> TaxpayerSummary | None:
-    taxpayer = await session.get(Taxpayer, taxpayer_id)
-    if taxpayer is None:
+    # Just these columns, without the ORM's identity map: read on every verified turn.
+    row = (
+        await session.execute(
+            select(
+                Taxpayer.ref,
+                Taxpayer.first_name,
+                Taxpayer.last_name,
+                Taxpayer.language,
+                Taxpayer.account_number,
+            ).where(Taxpayer.id == taxpayer_id)
+        )
+    ).one_or_none()
+    if row is None:
         return None
     return TaxpayerSummary(
-        id=taxpayer.id,
-        ref=taxpayer.ref,
-        display_name=taxpayer.display_name,
-        language=taxpayer.language,
-        account_number=taxpayer.account_number,
+        id=taxpayer_id,
+        ref=row.ref,
+        display_name=display_name(row.first_name, row.last_name),
+        language=row.language,
+        account_number=row.account_number,
     )

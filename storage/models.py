@@ -93,6 +93,11 @@ class ContactKind(enum.StrEnum):
     EMAIL = "email"
 
 
+def display_name(first_name: str, last_name: str) -> str:
+    """A person's "first last", or a company's name alone (it has no first name)."""
+    return f"{first_name} {last_name}".strip()
+
+
 class Taxpayer(Base):
     __tablename__ = "taxpayers"
 
@@ -119,7 +124,7 @@ class Taxpayer(Base):
 
     @property
     def display_name(self) -> str:
-        return f"{self.first_name} {self.last_name}".strip()
+        return display_name(self.first_name, self.last_name)
 
 
 class Contact(Base):

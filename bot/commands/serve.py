@@ -1,36 +1,106 @@
-"""`gmina run`: serve the web server, the configured channels, the scheduler and the dispatcher."""
+"""`gmina run`: serve the web server, the configured channels, the scheduler and the dispatcher.
+
+With `web.workers` above 1 the same app runs in that many processes, each with its own event loop
+and store pool, all listening on one port (SO_REUSEPORT: the kernel spreads the connections). The
+store keeps them consistent: conversations are saved with a version check, scheduled work is
+claimed in the database. The parent only watches: when one worker ends, it stops the others and
+exits with that worker's code, so that a supervisor restarts the whole service.
+"""
 
 from __future__ import annotations
 
+import gc
 import logging
+import multiprocessing
+import signal
+import sys
+from multiprocessing.connection import wait
+from types import FrameType
 
 import click
 from aiohttp import web
 
-from bot.commands.common import settings_from
-from bot.typedefs import CHANNELS
-from bot.web import init_app, log_channel_states
+from bot.commands.common import configure_logging, settings_from
+from bot.web import channel_states, init_app, log_channel_states
+from kernel.settings import Settings
 
 log = logging.getLogger(__name__)
+
+
+async def _freeze_start_up_objects(_app: web.Application) -> None:
+    # The trained NLU, the domain and the imported libraries live as long as the process: moved
+    # out of the collector's generations, they are no longer walked by every full collection.
+    gc.collect()
+    gc.freeze()
+
+
+def serve(settings: Settings, host: str, port: int, *, reuse_port: bool = False) -> None:
+    """One server process: the app on host:port until SIGINT or SIGTERM."""
+    app = init_app(settings)
+    app.on_startup.append(_freeze_start_up_objects)
+    web.run_app(
+        app,
+        host=host,
+        port=port,
+        print=None,
+        shutdown_timeout=settings.web.shutdown_timeout_seconds,
+        handler_cancellation=True,
+        reuse_port=reuse_port,
+    )
+
+
+def _worker(settings: Settings, host: str, port: int) -> None:
+    configure_logging(settings.logging.level)
+    serve(settings, host, port, reuse_port=True)
+
+
+def serve_workers(settings: Settings, host: str, port: int, workers: int) -> int:
+    """`workers` server processes on one port; the exit code of the first one to end."""
+    context = multiprocessing.get_context("spawn")
+    processes = [
+        context.Process(target=_worker, args=(settings, host, port), name=f"gmina-run-{number}")
+        for number in range(1, workers + 1)
+    ]
+
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        for process in processes:
+            if process.is_alive():
+                process.terminate()
+
+    for process in processes:
+        process.start()
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        ended = wait([process.sentinel for process in processes])
+        first = next(process for process in processes if process.sentinel in ended)
+        stop(signal.SIGTERM, None)
+        for process in processes:
+            process.join()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    code = first.exitcode or 0
+    return 128 - code if code < 0 else code  # killed by a signal: the shell's 128 + signal
 
 
 @click.command("run")
 @click.option("--host", default=None, help="Override web.host.")
 @click.option("--port", type=int, default=None, help="Override web.port.")
+@click.option("--workers", type=click.IntRange(min=1), default=None, help="Override web.workers.")
 @click.pass_context
-def run_command(ctx: click.Context, host: str | None, port: int | None) -> None:
+def run_command(
+    ctx: click.Context, host: str | None, port: int | None, workers: int | None
+) -> None:
     """Serve everything on web.host:web.port until SIGINT or SIGTERM."""
     settings = settings_from(ctx)
-    app = init_app(settings)
-    log_channel_states(app[CHANNELS])
+    log_channel_states(channel_states(settings))
     listen_host = host or settings.web.host
     listen_port = settings.web.port if port is None else port
-    log.info("serving on http://%s:%s", listen_host, listen_port)
-    web.run_app(
-        app,
-        host=listen_host,
-        port=listen_port,
-        print=None,
-        shutdown_timeout=settings.web.shutdown_timeout_seconds,
-        handler_cancellation=True,
-    )
+    processes = settings.web.workers if workers is None else workers
+    log.info("serving on http://%s:%s with %s process(es)", listen_host, listen_port, processes)
+    if processes == 1:
+        serve(settings, listen_host, listen_port)
+        return
+    if listen_port == 0:
+        raise click.UsageError("several workers need a fixed port, not 0")
+    sys.exit(serve_workers(settings, listen_host, listen_port, processes))

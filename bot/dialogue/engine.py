@@ -27,6 +27,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Protocol
 
+import orjson
 import rasa_sdk
 from rasa_sdk.events import ActionExecuted, ActiveLoop, BotUttered, SlotSet, UserUttered
 from rasa_sdk.executor import ActionExecutor
@@ -86,7 +87,7 @@ def action_call(
         "next_action": name,
         "sender_id": sender,
         # A copy through JSON: what an action server would get, and safe from its changes.
-        "tracker": json.loads(json.dumps(tracker)),
+        "tracker": orjson.loads(orjson.dumps(tracker, option=orjson.OPT_NON_STR_KEYS)),
         "domain": domain.data,
         "version": rasa_sdk.__version__,
     }

@@ -15,8 +15,10 @@ from bot.dialogue.domain import REQUESTED_SLOT, Domain
 
 # What a restart or a slot reset keeps: who the sender is and how they want to be spoken to.
 KEPT_ON_RESET = (TAXPAYER_SLOT, LANGUAGE_SLOT, LANGUAGE_CHOSEN_SLOT)
-# Enough for a hand-off's last turns and for forms; older events are dropped on save.
-MAX_EVENTS = 120
+# Older events are dropped on save. A hand-off shows the last 12 messages both ways; with the
+# actions and slots between them a message takes up to 5 events. The state is read and written
+# every turn, so it is kept to what is needed.
+MAX_EVENTS = 60
 
 Event = dict[str, Any]
 
