@@ -12,8 +12,10 @@ from __future__ import annotations
 import gc
 import logging
 import multiprocessing
+import os
 import signal
 import sys
+import threading
 from multiprocessing.connection import wait
 from types import FrameType
 
@@ -49,8 +51,17 @@ def serve(settings: Settings, host: str, port: int, *, reuse_port: bool = False)
     )
 
 
+def _stop_with_parent() -> None:
+    """A worker whose parent is gone (killed, so it could not stop us) stops itself gracefully."""
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        wait([parent.sentinel])
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
 def _worker(settings: Settings, host: str, port: int) -> None:
     configure_logging(settings.logging.level)
+    threading.Thread(target=_stop_with_parent, name="parent-watch", daemon=True).start()
     serve(settings, host, port, reuse_port=True)
 
 

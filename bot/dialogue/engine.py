@@ -301,6 +301,9 @@ class Turn:
 
     async def _continue_form(self, form: str, intent: str, candidates: dict[str, Any]) -> None:
         requested = self.state.requested_slot
+        shaped = policy.shaped_answer(self.parse, requested)
+        if shaped is not None and requested is not None:
+            candidates = {**candidates, requested: shaped}
         if policy.is_cancel(self.parse, requested):
             await self._cancel_form(form)
             return

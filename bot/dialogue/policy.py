@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from actions.forms import CONFIRM_SLOT
-from actions.verification import CODE_SLOT, IDENTIFIER_SLOT, LINK_FORM
+from actions.verification import CODE_SLOT, IDENTIFIER_SLOT, LINK_FORM, parse_identifier
 from storage.conversations import looks_like_activation_code
 
 RULES: dict[str, str] = {
@@ -76,6 +76,17 @@ def intent_name(parse: Mapping[str, Any]) -> str:
     return str(parse.get("intent", {}).get("name") or "out_of_scope")
 
 
+def shaped_answer(parse: Mapping[str, Any], requested_slot: str | None) -> str | None:
+    """The message, when it has the shape of the secret asked for: then it is the answer, whatever
+    intent the classifier saw in it (a random code may look like "help" or "no" to it)."""
+    text = str(parse.get("text", "")).strip()
+    if requested_slot == CODE_SLOT and looks_like_activation_code(text):
+        return text
+    if requested_slot == IDENTIFIER_SLOT and parse_identifier(text) is not None:
+        return text
+    return None
+
+
 def is_cancel(parse: Mapping[str, Any], requested_slot: str | None) -> bool:
     """ "anuluj" or "stop" alone; "no" at the confirmation, or "no" in two words or fewer.
 
@@ -86,9 +97,7 @@ def is_cancel(parse: Mapping[str, Any], requested_slot: str | None) -> bool:
     words = _PUNCTUATION.sub(" ", text.lower().translate(_FOLD)).split()
     if " ".join(words) in CANCEL_WORDS:
         return True
-    if any(char.isdigit() for char in text):
-        return False
-    if requested_slot == CODE_SLOT and looks_like_activation_code(text):
+    if any(char.isdigit() for char in text) or shaped_answer(parse, requested_slot):
         return False
     return intent_name(parse) == "deny" and (requested_slot == CONFIRM_SLOT or len(words) <= 2)
 

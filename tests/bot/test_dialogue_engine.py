@@ -15,9 +15,12 @@ from bot.cli import main
 from bot.dialogue import DialogueEngine, InboundMessage, policy
 from bot.dialogue.render import render_message
 from kernel.clock import FrozenClock
-from storage.conversation_models import Conversation
+from storage.conversation_models import ActivationCode, Conversation
+from storage.conversations import _code_hash
+from storage.models import Taxpayer
 from tests.conftest import Store
 from tests.conversation_helpers import NOW, add_resident, link_token, settings_for
+from tests.resident_helpers import PESEL
 
 
 async def _engine(store: Store) -> DialogueEngine:
@@ -97,3 +100,25 @@ def test_a_code_or_a_number_never_cancels_the_form_asking_for_it() -> None:
     assert policy.is_cancel(deny("nie"), CODE_SLOT)
     assert policy.is_cancel(deny("nie mam"), IDENTIFIER_SLOT)
     assert policy.is_cancel({"text": "Anuluj!", "intent": {"name": "pay"}}, CODE_SLOT)
+
+
+async def test_a_code_the_classifier_takes_for_a_request_still_verifies(store: Store) -> None:
+    # "MENU-73L7" looks like "help" to the classifier, sure enough to interrupt a form; asked
+    # for the activation code, it is the code.
+    engine = await _engine(store)
+    await add_resident(store)
+    async with store.sessions() as session:
+        taxpayer_id = await session.scalar(sa.select(Taxpayer.id))
+        row = {"salt": "00" * 16, "issued_at": NOW}
+        await session.execute(
+            sa.insert(ActivationCode).values(
+                taxpayer_id=taxpayer_id, code_hash=_code_hash("00" * 16, "MENU73L7"), **row
+            )
+        )
+        await session.commit()
+    assert engine.nlu.parse("MENU-73L7")["intent"]["name"] == "help"
+    sender = "web-" + "b2" * 16
+    for text in ("chcę się zweryfikować", PESEL):
+        await engine.handle(InboundMessage("rest", sender, text))
+    (reply,) = await engine.handle(InboundMessage("rest", sender, "MENU-73L7"))
+    assert reply.text.startswith("Dziękuję, Anna Nowak.")

@@ -94,6 +94,15 @@ def _talk_then_stop(store: Store, server: subprocess.Popen[bytes], base: str) ->
     assert server.wait(timeout=30) == 0
 
 
+def test_workers_stop_when_the_parent_is_killed(tmp_path: Path) -> None:
+    with serving(f"sqlite:///{tmp_path / 'empty.db'}") as (server, _):
+        workers = _serving(server)
+        server.kill()
+        server.wait()
+        _, alive = psutil.wait_procs(workers, timeout=30)
+        assert not alive
+
+
 def test_a_worker_that_dies_stops_the_service(tmp_path: Path) -> None:
     # The store is not touched: an empty SQLite file will do, on one engine only.
     with serving(f"sqlite:///{tmp_path / 'empty.db'}") as (server, _):
