@@ -10,10 +10,13 @@ from datetime import date
 from typing import Any, TypeVar
 
 import click
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from kernel.settings import ConfigError, Settings, load_settings
 from storage.db import create_engine, make_sessionmaker
+from storage.migrate import current_revision, head_revision
 
 T = TypeVar("T")
 
@@ -67,7 +70,26 @@ def with_store(
         async with open_store(settings) as sessions:
             return await work(sessions)
 
-    return asyncio.run(_run())
+    try:
+        return asyncio.run(_run())
+    except DBAPIError as exc:
+        raise store_problem(settings.database.url, exc) or exc from exc
+
+
+def store_problem(url: str, error: DBAPIError | None = None) -> click.ClickException | None:
+    """One line for the operator when the store cannot be reached or is not migrated to this
+    version's head (checked after a database error, or at start-up by `gmina run`)."""
+    shown = make_url(url).render_as_string(hide_password=True)
+    try:
+        current, head = current_revision(url), head_revision(url)
+    except DBAPIError as exc:
+        return click.ClickException(f"cannot reach the store at {shown}: {exc.orig}")
+    if current != head:
+        return click.ClickException(
+            f"the store at {shown} is at migration {current or 'none'}, this version needs "
+            f"{head}: run `gmina db upgrade`"
+        )
+    return None
 
 
 class DateParam(click.ParamType[date]):

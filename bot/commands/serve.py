@@ -22,7 +22,7 @@ from types import FrameType
 import click
 from aiohttp import web
 
-from bot.commands.common import configure_logging, settings_from
+from bot.commands.common import configure_logging, settings_from, store_problem
 from bot.web import channel_states, init_app, log_channel_states
 from kernel.settings import Settings
 
@@ -104,6 +104,9 @@ def run_command(
 ) -> None:
     """Serve everything on web.host:web.port until SIGINT or SIGTERM."""
     settings = settings_from(ctx)
+    problem = store_problem(settings.database.url)
+    if problem is not None:
+        raise problem
     log_channel_states(channel_states(settings))
     listen_host = host or settings.web.host
     listen_port = settings.web.port if port is None else port

@@ -18,6 +18,7 @@ from click.testing import CliRunner, Result
 from bot.cli import main
 from kernel.clock import FrozenClock
 from storage.balances import load_rate_tables, refresh_allocations
+from storage.migrate import head_revision
 from storage.models import Allocation
 from tests.conftest import Store
 from tests.storage.test_balances import POLICY, SCENARIOS, Scenario, load_scenario, scenario_named
@@ -175,3 +176,23 @@ async def test_rates_set_refuses_bad_input(
             {"day": date(2026, 1, 1)},
         )
     assert count == 0
+
+
+def test_a_store_not_migrated_or_not_reachable_is_named_in_one_line(tmp_path: Path) -> None:
+    config = tmp_path / "config.yml"
+    config.write_text("", encoding="utf-8")
+    empty = {"GMINA_CONFIG": str(config), "GMINA__DATABASE__URL": f"sqlite:///{tmp_path}/new.db"}
+    for args in (["balance", "T-1"], ["run", "--port", "0"]):
+        result = CliRunner().invoke(main, args, env=empty)
+        assert result.exit_code == 1
+        assert result.output.strip().splitlines()[-1] == (
+            f"Error: the store at sqlite:///{tmp_path}/new.db is at migration none, this version "
+            f"needs {head_revision(empty['GMINA__DATABASE__URL'])}: run `gmina db upgrade`"
+        )
+    gone = {**empty, "GMINA__DATABASE__URL": "postgresql://postgres:secret@127.0.0.1:9/none"}
+    result = CliRunner().invoke(main, ["balance", "T-1"], env=gone)
+    assert result.exit_code == 1
+    assert "Error: cannot reach the store at postgresql://postgres:***@127.0.0.1:9/none: " in (
+        result.output
+    )
+    assert "secret" not in result.output

@@ -19,11 +19,18 @@ import sqlalchemy as sa
 
 from storage.conversation_models import Conversation
 from storage.db import sync_url
+from storage.migrate import upgrade
 from tests.conftest import Store
 
 GMINA = str(Path(sys.executable).with_name("gmina"))
 START_LIMIT_S = 60.0
 WORKERS = 2
+
+
+def _new_store(folder: Path) -> str:
+    url = f"sqlite:///{folder / 'gmina.db'}"
+    upgrade(url)
+    return url
 
 
 def _free_port() -> int:
@@ -95,7 +102,7 @@ def _talk_then_stop(store: Store, server: subprocess.Popen[bytes], base: str) ->
 
 
 def test_workers_stop_when_the_parent_is_killed(tmp_path: Path) -> None:
-    with serving(f"sqlite:///{tmp_path / 'empty.db'}") as (server, _):
+    with serving(_new_store(tmp_path)) as (server, _):
         workers = _serving(server)
         server.kill()
         server.wait()
@@ -104,8 +111,8 @@ def test_workers_stop_when_the_parent_is_killed(tmp_path: Path) -> None:
 
 
 def test_a_worker_that_dies_stops_the_service(tmp_path: Path) -> None:
-    # The store is not touched: an empty SQLite file will do, on one engine only.
-    with serving(f"sqlite:///{tmp_path / 'empty.db'}") as (server, _):
+    # The store is not touched: a new SQLite file will do, on one engine only.
+    with serving(_new_store(tmp_path)) as (server, _):
         first, second = _serving(server)
         first.kill()
         assert server.wait(timeout=30) == 128 + signal.SIGKILL
