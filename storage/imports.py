@@ -499,7 +499,8 @@ def _obligation_values(values: tuple[str, ...], taxpayer_ids: Mapping[str, int])
     if not kind:
         raise _Bad("kind", f"unknown kind {values[2]!r}; expected one of {', '.join(KINDS)}")
     year_value = _YEARS.get(year) or _whole(year, "year", MIN_YEAR, MAX_YEAR)
-    installment_value = _whole(installment, "installment", 1, 999)
+    # A one-off levy (a dog fee paid at once) may leave it empty: its single instalment.
+    installment_value = _whole(installment, "installment", 1, 999) if installment else 1
     due = _date(due_date, "due_date")
     amount_value = _amount(amount)
     _text(decision_ref, "decision_ref")

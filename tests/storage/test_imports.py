@@ -379,7 +379,8 @@ async def test_columns_are_matched_by_name_and_unknown_ones_ignored(
         "reordered.csv",
         "amount,comment,due_date,kind,obligation_ref,taxpayer_ref,year,installment,"
         "description,decision_ref",
-        ["109.50,ignored,2026-03-15,waste_fee,O9,T2,2026,1,,"],
+        # An empty instalment is a levy paid at once: its one instalment.
+        ["109.50,ignored,2026-03-15,waste_fee,O9,T2,2026,,,"],
     )
     result = await run(store, "obligations", path)
     assert result.ok
@@ -388,10 +389,11 @@ async def test_columns_are_matched_by_name_and_unknown_ones_ignored(
         row = (
             await session.execute(sa.select(Obligation).where(Obligation.ref == "O9"))
         ).scalar_one()
-    assert (row.kind, row.amount, row.due_date.isoformat()) == (
+    assert (row.kind, row.amount, row.due_date.isoformat(), row.installment) == (
         "waste_fee",
         Decimal("109.50"),
         "2026-03-15",
+        1,
     )
 
 
