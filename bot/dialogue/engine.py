@@ -31,6 +31,7 @@ import orjson
 import rasa_sdk
 from rasa_sdk.events import ActionExecuted, ActiveLoop, BotUttered, SlotSet, UserUttered
 from rasa_sdk.executor import ActionExecutor
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from actions.common import LANGUAGE_CHOSEN_SLOT, LANGUAGE_SLOT, TAXPAYER_SLOT
@@ -127,8 +128,7 @@ class DialogueEngine:
         async with lock:
             attempt = 1
             while True:
-                async with self.sessions() as session:
-                    conversation = await load_conversation(session, *key)
+                conversation = await self._load(*key)
                 turn = Turn(self, message, conversation)
                 replies = await turn.run()
                 conversation.state = turn.state.dump()
@@ -143,6 +143,20 @@ class DialogueEngine:
                         raise
                     log.warning("conversation on %s saved meanwhile; turn redone", message.channel)
                     attempt += 1
+
+    async def _load(self, channel: str, sender_id: str) -> ConversationState:
+        """The conversation, read again once when the database had dropped the pooled connection
+        (it restarted): the pool renews every connection then, and the turn has done nothing yet.
+        This is the pool's disconnect handling in place of pinging each connection before use."""
+        try:
+            async with self.sessions() as session:
+                return await load_conversation(session, channel, sender_id)
+        except DBAPIError as exc:
+            if not exc.connection_invalidated:
+                raise
+            log.warning("the store had dropped a connection; reading the conversation again")
+        async with self.sessions() as session:
+            return await load_conversation(session, channel, sender_id)
 
     def can_bind(self, channel: str, sender_id: str) -> bool:
         return len(sender_id) >= MIN_PRIVATE_SENDER_LENGTH.get(channel, 0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 
@@ -17,6 +18,7 @@ from bot.dialogue.render import render_message
 from kernel.clock import FrozenClock
 from storage.conversation_models import ActivationCode, Conversation
 from storage.conversations import _code_hash
+from storage.db import sync_url
 from storage.models import Taxpayer
 from tests.conftest import Store
 from tests.conversation_helpers import NOW, add_resident, link_token, settings_for
@@ -122,3 +124,24 @@ async def test_a_code_the_classifier_takes_for_a_request_still_verifies(store: S
         await engine.handle(InboundMessage("rest", sender, text))
     (reply,) = await engine.handle(InboundMessage("rest", sender, "MENU-73L7"))
     assert reply.text.startswith("Dziękuję, Anna Nowak.")
+
+
+async def test_a_turn_survives_the_database_dropping_its_connections(store: Store) -> None:
+    if store.engine_name != "postgresql":
+        pytest.skip("SQLite has no server to drop a connection")
+    engine = await _engine(store)
+    sender = "web-" + "c3" * 16
+    await engine.handle(InboundMessage("rest", sender, "dzień dobry"))
+    # What a restart of PostgreSQL does to the pooled connections, from outside the pool.
+    outside = sa.create_engine(sync_url(store.url))
+    with outside.connect() as connection:
+        dropped = connection.scalar(
+            sa.text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        )
+    outside.dispose()
+    assert dropped
+    replies = await engine.handle(InboundMessage("rest", sender, "pomoc"))
+    assert replies[0].text.startswith("Oto, w czym mogę pomóc:")
