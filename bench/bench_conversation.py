@@ -427,6 +427,7 @@ async def measure_handle(url: str, chats: list[Chat]) -> dict[str, Any]:
         "parts_ms_per_turn": per_turn,
         **{f"{name}_per_turn": round(n / HANDLE_TURNS, 2) for name, n in sorted(counts.items())},
         "saved_state_json_bytes": len(json.dumps(saved.state)),
+        "pool_pre_ping": bool(getattr(engine.sync_engine.pool, "_pre_ping", False)),
     }
 
 
@@ -489,7 +490,8 @@ async def profile_server(url: str, refs: list[str], tokens: list[str]) -> dict[s
 
 
 # "<method 'send' of '_socket.socket' objects>", "<built-in method _json.scanstring>"
-_C_FUNCTION = re.compile(r"of '([\w.]+)' objects|built-in method ([\w.]+)")
+# "<method 'get' of 'dict' objects>", "<built-in method time.sleep>", "<orjson.loads>"
+_C_FUNCTION = re.compile(r"of '([\w.]+)' objects|built-in method ([\w.]+)|^<([\w.]+)>$")
 
 
 def _short(path: str) -> str:
@@ -571,7 +573,7 @@ def bottleneck(results: dict[str, Any], profiled: str) -> str:
     busy, idle = profile["main_thread_busy_ms_per_turn"], profile["main_thread_idle_share"]
     largest = max(profile["top_self_ms_per_turn"].values()) / busy
     packages = ", ".join(f"{area} {part:.0%}" for area, part in list(shares.items())[:8])
-    pinged = ", each checkout pinged first (pool_pre_ping)" if profiled == "postgresql" else ""
+    pinged = ", each checkout pinged first (pool_pre_ping)" if handle["pool_pre_ping"] else ""
     collections = profile["garbage_collection"]
     return (
         f"{profiled}: CPU of the server's one event loop, idle {idle:.0%} of the time under load; "
