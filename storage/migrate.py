@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from alembic import command
@@ -32,10 +33,15 @@ def upgrade(url: str, revision: str = "head") -> None:
 
 def current_revision(url: str) -> str | None:
     engine = create_engine(sync_url(url))
+    # Alembic announces its dialect at INFO each time: noise for a look-up made at start-up.
+    context_log = logging.getLogger("alembic.runtime.migration")
+    level = context_log.level
+    context_log.setLevel(max(level, logging.WARNING))
     try:
         with engine.connect() as connection:
             return MigrationContext.configure(connection).get_current_revision()
     finally:
+        context_log.setLevel(level)
         engine.dispose()
 
 
