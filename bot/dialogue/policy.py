@@ -90,16 +90,19 @@ def shaped_answer(parse: Mapping[str, Any], requested_slot: str | None) -> str |
 def is_cancel(parse: Mapping[str, Any], requested_slot: str | None) -> bool:
     """ "anuluj" or "stop" alone; "no" at the confirmation, or "no" in two words or fewer.
 
-    A message with a digit, or shaped as the activation code asked for, is an answer, never a
-    "no", whatever the classifier made of it: "N27E-95Y2" is a code, not "nie".
+    Before the confirmation, a message with a digit or shaped as the secret asked for is an
+    answer, never a "no", whatever the classifier made of it: "N27E-95Y2" is a code, not "nie".
     """
     text = str(parse.get("text", ""))
     words = _PUNCTUATION.sub(" ", text.lower().translate(_FOLD)).split()
     if " ".join(words) in CANCEL_WORDS:
         return True
-    if any(char.isdigit() for char in text) or shaped_answer(parse, requested_slot):
+    if intent_name(parse) != "deny":
         return False
-    return intent_name(parse) == "deny" and (requested_slot == CONFIRM_SLOT or len(words) <= 2)
+    if requested_slot == CONFIRM_SLOT:
+        return True
+    answer_like = any(char.isdigit() for char in text) or shaped_answer(parse, requested_slot)
+    return len(words) <= 2 and not answer_like
 
 
 def clarification(parse: Mapping[str, Any]) -> list[str]:

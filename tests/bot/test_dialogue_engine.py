@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 
 from actions import services
+from actions.forms import CONFIRM_SLOT
 from actions.verification import CODE_SLOT, IDENTIFIER_SLOT
 from bot.channels.conversation import understanding
 from bot.cli import main
@@ -145,3 +146,9 @@ async def test_a_turn_survives_the_database_dropping_its_connections(store: Stor
     assert dropped
     replies = await engine.handle(InboundMessage("rest", sender, "pomoc"))
     assert replies[0].text.startswith("Oto, w czym mogę pomóc:")
+
+
+def test_no_at_the_confirmation_cancels_even_with_a_number() -> None:
+    parse = {"text": "nie, mieszkają 3 osoby", "intent": {"name": "deny", "confidence": 0.8}}
+    assert policy.is_cancel(parse, CONFIRM_SLOT)
+    assert not policy.is_cancel(parse, "residents_count")
