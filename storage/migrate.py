@@ -32,6 +32,7 @@ def upgrade(url: str, revision: str = "head") -> None:
 
 
 def current_revision(url: str) -> str | None:
+    ensure_sqlite_folder(sync_url(url))  # a store not made yet is at no revision, not unreachable
     engine = create_engine(sync_url(url))
     # Alembic announces its dialect at INFO each time: noise for a look-up made at start-up.
     context_log = logging.getLogger("alembic.runtime.migration")

@@ -181,13 +181,15 @@ async def test_rates_set_refuses_bad_input(
 def test_a_store_not_migrated_or_not_reachable_is_named_in_one_line(tmp_path: Path) -> None:
     config = tmp_path / "config.yml"
     config.write_text("", encoding="utf-8")
-    empty = {"GMINA_CONFIG": str(config), "GMINA__DATABASE__URL": f"sqlite:///{tmp_path}/new.db"}
-    for args in (["balance", "T-1"], ["run", "--port", "0"]):
+    # A folder that does not exist yet, as var/ on a fresh checkout.
+    url = f"sqlite:///{tmp_path}/var/gmina.db"
+    empty = {"GMINA_CONFIG": str(config), "GMINA__DATABASE__URL": url}
+    for args in (["run", "--port", "0"], ["balance", "T-1"]):
         result = CliRunner().invoke(main, args, env=empty)
         assert result.exit_code == 1
         assert result.output.strip().splitlines()[-1] == (
-            f"Error: the store at sqlite:///{tmp_path}/new.db is at migration none, this version "
-            f"needs {head_revision(empty['GMINA__DATABASE__URL'])}: run `gmina db upgrade`"
+            f"Error: the store at {url} is at migration none, this version "
+            f"needs {head_revision(url)}: run `gmina db upgrade`"
         )
     gone = {**empty, "GMINA__DATABASE__URL": "postgresql://postgres:secret@127.0.0.1:9/none"}
     result = CliRunner().invoke(main, ["balance", "T-1"], env=gone)
