@@ -147,15 +147,13 @@ class RateTableCache:
     def __init__(self, clock: Clock, max_age: timedelta = timedelta(minutes=1)) -> None:
         self.clock = clock
         self.max_age = max_age
-        self._tables: dict[str, RateTable] | None = None
-        self._read_at: datetime | None = None
+        self._read: tuple[datetime, dict[str, RateTable]] | None = None
 
     async def get(self, session: AsyncSession) -> dict[str, RateTable]:
         now = self.clock.now()
-        if self._tables is None or self._read_at is None or now - self._read_at >= self.max_age:
-            self._tables = await load_rate_tables(session)
-            self._read_at = now
-        return self._tables
+        if self._read is None or now - self._read[0] >= self.max_age:
+            self._read = (now, await load_rate_tables(session))
+        return self._read[1]
 
 
 async def taxpayer_balance(

@@ -73,10 +73,13 @@ def with_store(
     try:
         return asyncio.run(_run())
     except DBAPIError as exc:
-        raise store_problem(settings.database.url, exc) or exc from exc
+        problem = store_problem(settings.database.url)
+        if problem is None:
+            raise
+        raise problem from exc
 
 
-def store_problem(url: str, error: DBAPIError | None = None) -> click.ClickException | None:
+def store_problem(url: str) -> click.ClickException | None:
     """One line for the operator when the store cannot be reached or is not migrated to this
     version's head (checked after a database error, or at start-up by `gmina run`)."""
     shown = make_url(url).render_as_string(hide_password=True)

@@ -17,12 +17,12 @@ from bot.cli import main
 from bot.dialogue import DialogueEngine, InboundMessage, policy
 from bot.dialogue.render import render_message
 from kernel.clock import FrozenClock
-from storage.conversation_models import ActivationCode, Conversation
-from storage.conversations import _code_hash
+from storage import conversations
+from storage.conversation_models import Conversation
+from storage.conversations import issue_activation_code
 from storage.db import sync_url
-from storage.models import Taxpayer
 from tests.conftest import Store
-from tests.conversation_helpers import NOW, add_resident, link_token, settings_for
+from tests.conversation_helpers import NOW, TAXPAYER_REF, add_resident, link_token, settings_for
 from tests.resident_helpers import PESEL
 
 
@@ -105,19 +105,17 @@ def test_a_code_or_a_number_never_cancels_the_form_asking_for_it() -> None:
     assert policy.is_cancel({"text": "Anuluj!", "intent": {"name": "pay"}}, CODE_SLOT)
 
 
-async def test_a_code_the_classifier_takes_for_a_request_still_verifies(store: Store) -> None:
+async def test_a_code_the_classifier_takes_for_a_request_still_verifies(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # "MENU-73L7" looks like "help" to the classifier, sure enough to interrupt a form; asked
-    # for the activation code, it is the code.
+    # for the activation code, it is the code. The city's random draw is made to give it.
     engine = await _engine(store)
     await add_resident(store)
+    drawn = iter("MENU73L7")
+    monkeypatch.setattr(conversations.secrets, "choice", lambda _alphabet: next(drawn))
     async with store.sessions() as session:
-        taxpayer_id = await session.scalar(sa.select(Taxpayer.id))
-        row = {"salt": "00" * 16, "issued_at": NOW}
-        await session.execute(
-            sa.insert(ActivationCode).values(
-                taxpayer_id=taxpayer_id, code_hash=_code_hash("00" * 16, "MENU73L7"), **row
-            )
-        )
+        assert await issue_activation_code(session, TAXPAYER_REF, NOW) == "MENU-73L7"
         await session.commit()
     assert engine.nlu.parse("MENU-73L7")["intent"]["name"] == "help"
     sender = "web-" + "b2" * 16

@@ -71,23 +71,22 @@ def _serving(server: subprocess.Popen[bytes]) -> list[psutil.Process]:
 
 
 def test_workers_share_the_port_and_one_conversation(store: Store) -> None:
-    with serving(store.url) as (server, base):
-        _talk_then_stop(store, server, base)
-
-
-def _talk_then_stop(store: Store, server: subprocess.Popen[bytes], base: str) -> None:
     sender = "web-" + "a1" * 16
     texts = [f"pomoc {n}" for n in range(12)]
-    for text in texts:
-        # A new connection each time: the kernel spreads connections over the workers.
-        request = urllib.request.Request(
-            f"{base}/webhooks/rest/webhook",
-            data=json.dumps({"sender": sender, "message": text}).encode(),
-            headers={"Content-Type": "application/json", "Connection": "close"},
-        )
-        with urllib.request.urlopen(request, timeout=30) as answer:
-            assert answer.status == 200
-            assert json.load(answer), text
+    # `serving` has seen both workers listen on the one port before the first message.
+    with serving(store.url) as (server, base):
+        for text in texts:
+            # A new connection each time: the kernel spreads connections over the workers.
+            request = urllib.request.Request(
+                f"{base}/webhooks/rest/webhook",
+                data=json.dumps({"sender": sender, "message": text}).encode(),
+                headers={"Content-Type": "application/json", "Connection": "close"},
+            )
+            with urllib.request.urlopen(request, timeout=30) as answer:
+                assert answer.status == 200
+                assert json.load(answer), text
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(timeout=30) == 0
     engine = sa.create_engine(sync_url(store.url))
     with engine.connect() as connection:
         state = connection.execute(
@@ -96,9 +95,6 @@ def _talk_then_stop(store: Store, server: subprocess.Popen[bytes], base: str) ->
     engine.dispose()
     said = [event["text"] for event in state["events"] if event["event"] == "user"]
     assert said == texts
-
-    server.send_signal(signal.SIGTERM)
-    assert server.wait(timeout=30) == 0
 
 
 def test_workers_stop_when_the_parent_is_killed(tmp_path: Path) -> None:
