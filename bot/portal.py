@@ -16,8 +16,8 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.typedefs import CLOCK, SESSIONS, SETTINGS
 from kernel.settings import Settings
+from kernel.webkeys import CLOCK, SESSIONS, SETTINGS
 from storage.conversations import LINK_TOKEN_TTL, UnknownTaxpayer, create_link_token
 
 log = logging.getLogger(__name__)

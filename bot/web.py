@@ -23,10 +23,11 @@ from sqlalchemy import text
 
 from bot.channels.conversation import setup_conversation
 from bot.portal import setup_portal_routes
-from bot.typedefs import CHANNELS, CLOCK, ENGINE, METRICS, SESSIONS, SETTINGS
+from bot.typedefs import CHANNELS, ENGINE, METRICS
 from bot.webchat import setup_webchat_routes
 from kernel.clock import Clock, SystemClock
 from kernel.settings import Settings
+from kernel.webkeys import CLOCK, SESSIONS, SETTINGS
 from storage.db import create_engine, make_sessionmaker
 
 log = logging.getLogger(__name__)

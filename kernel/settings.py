@@ -5,7 +5,7 @@ key can then be overridden from the environment as `GMINA__SECTION__KEY` (nested
 `GMINA__SMS__TWILIO__AUTH_TOKEN`). A value in brackets or braces is read as YAML, so
 `GMINA__REMINDERS__OFFSETS_DAYS="[-7, -1, 3]"` gives a list; any other value is a string that
 the typed settings convert. Bad configuration raises
-`ConfigError` with one line that names the key.
+`ConfigurationError` with one line that names the key.
 """
 
 from __future__ import annotations
@@ -22,13 +22,11 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from stdnum.pl import nip as stdnum_nip
 
+from kernel.errors import ConfigurationError
+
 ENV_PREFIX = "GMINA__"
 CONFIG_ENV = "GMINA_CONFIG"
 DEFAULT_CONFIG_PATH = Path("config.yml")
-
-
-class ConfigError(Exception):
-    """Configuration that cannot be used; the message is one line naming the key."""
 
 
 class _Section(BaseModel):
@@ -220,16 +218,16 @@ def load_settings(
         try:
             loaded = yaml.safe_load(chosen.read_text(encoding="utf-8")) or {}
         except yaml.YAMLError as exc:
-            raise ConfigError(f"{chosen}: not valid YAML: {exc}".replace("\n", " ")) from exc
+            raise ConfigurationError(f"{chosen}: not valid YAML: {exc}".replace("\n", " ")) from exc
         if not isinstance(loaded, dict):
-            raise ConfigError(f"{chosen}: the top level must be a mapping of sections")
+            raise ConfigurationError(f"{chosen}: the top level must be a mapping of sections")
         data = loaded
     elif path is not None or CONFIG_ENV in environ:
-        raise ConfigError(f"{chosen}: configuration file not found")
+        raise ConfigurationError(f"{chosen}: configuration file not found")
     data = _merge(data, _env_overrides(environ))
     try:
         return Settings.model_validate(data)
     except ValidationError as exc:
         error = exc.errors()[0]
         key = ".".join(str(part) for part in error["loc"])
-        raise ConfigError(f"{key}: {error['msg']}") from exc
+        raise ConfigurationError(f"{key}: {error['msg']}") from exc

@@ -11,9 +11,9 @@ from actions import services
 from bot.channels import rest
 from bot.channels.typedefs import DIALOGUE
 from bot.dialogue import DialogueEngine
-from bot.typedefs import CLOCK, SESSIONS, SETTINGS
 from intents import NLU
 from kernel.clock import Clock
+from kernel.webkeys import CLOCK, SESSIONS, SETTINGS
 
 
 async def understanding(clock: Clock) -> NLU:

@@ -14,7 +14,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from kernel.settings import ConfigError, Settings, load_settings
+from kernel.errors import ConfigurationError
+from kernel.settings import Settings, load_settings
 from storage.db import create_engine, make_sessionmaker
 from storage.migrate import current_revision, head_revision
 
@@ -36,7 +37,7 @@ def settings_from(ctx: click.Context) -> Settings:
     if "settings" not in root.obj:
         try:
             root.obj["settings"] = load_settings()
-        except ConfigError as exc:
+        except ConfigurationError as exc:
             raise click.ClickException(f"configuration: {exc}") from exc
         configure_logging(root.obj["settings"].logging.level)
     settings: Settings = root.obj["settings"]
