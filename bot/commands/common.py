@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from datetime import date
 from typing import Any, TypeVar
@@ -30,15 +31,19 @@ def configure_logging(level: str) -> None:
     logging.getLogger("rasa_sdk").setLevel(max(logging.WARNING, logging.getLevelName(level)))
 
 
-def settings_from(ctx: click.Context) -> Settings:
-    """The settings, loaded on first use; bad configuration ends the command with one line."""
+def settings_from(ctx: click.Context, overrides: Mapping[str, str] | None = None) -> Settings:
+    """The settings, loaded on first use; bad configuration ends the command with one line.
+
+    `overrides` are a command's options for configuration keys, named as in the environment
+    (`GMINA__WEB__PORT`): they win over both, and are checked like them."""
     root = ctx.find_root()
     root.ensure_object(dict)
-    if "settings" not in root.obj:
+    if "settings" not in root.obj or overrides:
+        environ = {**os.environ, **(overrides or {})}
         try:
-            root.obj["settings"] = load_settings()
+            root.obj["settings"] = load_settings(environ=environ)
         except ConfigurationError as exc:
-            raise click.ClickException(f"configuration: {exc}") from exc
+            raise click.ClickException(f"configuration: {exc}") from None
         configure_logging(root.obj["settings"].logging.level)
     settings: Settings = root.obj["settings"]
     return settings
