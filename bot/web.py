@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -31,6 +32,9 @@ from kernel.webkeys import CLOCK, SESSIONS, SETTINGS
 from storage.db import create_engine, make_sessionmaker
 
 log = logging.getLogger(__name__)
+
+# nginx's name and number for a request the client abandoned before the answer.
+CLIENT_CLOSED_REQUEST = 499
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -89,6 +93,10 @@ def _metrics_middleware(registry: CollectorRegistry) -> Middleware:
             return response
         except web.HTTPException as exc:
             status = exc.status
+            raise
+        except (asyncio.CancelledError, ConnectionResetError):
+            # The client went away before the answer (aiohttp cancels the handler): not our fault.
+            status = CLIENT_CLOSED_REQUEST
             raise
         finally:
             requests.labels(name, str(status)).inc()
