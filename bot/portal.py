@@ -5,7 +5,8 @@
 `{"token", "expires_at", "telegram_link"}`: `expires_at` in ISO 8601 UTC, `telegram_link` null
 when `telegram.bot_username` is not set. Errors are JSON `{"error": CODE}`: 401 for a missing or
 wrong key (and whenever no key is configured), 400 for a malformed body (not UTF-8 JSON, nested too
-deep, a lone surrogate, a reference with control characters), 404 for an unknown ref.
+deep, a lone surrogate, a reference with control characters), 404 for an unknown ref, 429 with
+`Retry-After` past `web.rate_limit.portal` requests from one address.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 from aiohttp import web
 
 from kernel import jsonsafe
+from kernel.ratelimit import rate_limited
 from kernel.settings import Settings
 from kernel.webkeys import CLOCK, SESSIONS, SETTINGS
 from storage.conversations import LINK_TOKEN_TTL, UnknownTaxpayer, create_link_token
@@ -60,6 +62,7 @@ def _parse(body: Any) -> tuple[str, int] | str:
     return ref.strip(), ttl
 
 
+@rate_limited("portal")
 async def issue_link_token(request: web.Request) -> web.Response:
     if not _authorised(request):
         log.warning("portal API: refused a request without a valid key")

@@ -27,6 +27,7 @@ from bot.portal import setup_portal_routes
 from bot.typedefs import CHANNELS, ENGINE, METRICS
 from bot.webchat import setup_webchat_routes
 from kernel.clock import Clock, SystemClock
+from kernel.ratelimit import RATE_LIMITS, RateLimits
 from kernel.settings import Settings
 from kernel.webkeys import CLOCK, SESSIONS, SETTINGS
 from storage.db import create_engine, make_sessionmaker
@@ -134,6 +135,7 @@ def init_app(settings: Settings, *, clock: Clock | None = None) -> web.Applicati
     app[SETTINGS] = settings
     app[CLOCK] = clock or SystemClock()
     app[METRICS] = registry
+    app[RATE_LIMITS] = RateLimits(settings.web.rate_limit)
     app[CHANNELS] = channel_states(settings)
     app.cleanup_ctx.append(_store_ctx)
     app.router.add_get("/health", health)

@@ -17,6 +17,7 @@ import re
 from collections.abc import Mapping
 from datetime import date, time
 from decimal import Decimal
+from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 from typing import Any, Literal
 
@@ -25,6 +26,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    IPvAnyNetwork,
     ValidationError,
     field_validator,
     model_validator,
@@ -83,6 +85,28 @@ DEFAULT_PORT = 8080
 _LOOPBACK_FOR = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}
 
 
+class RouteLimit(_Section):
+    """A token bucket per client address: `burst` requests at once, refilled at `per_minute`."""
+
+    per_minute: float = Field(ge=0)  # 0: no limit
+    burst: int = Field(ge=1)
+
+
+class RateLimitSettings(_Section):
+    """Limits of the public routes, per client address, counted in each server process."""
+
+    # Proxies (addresses or networks) whose X-Forwarded-For names the client; nobody else's is
+    # believed, or anyone could pick a fresh address for every request.
+    trusted_proxies: list[IPvAnyNetwork] = []
+    # Clients never limited: by default this machine (tests, benchmarks, `gmina chat` tools). A
+    # proxy on this machine must be in trusted_proxies, or all its clients count as exempt.
+    exempt: list[IPvAnyNetwork] = [IPv4Network("127.0.0.0/8"), IPv6Network("::1/128")]
+    # A person types a few messages a minute; a household or an office may share one address.
+    webhook: RouteLimit = RouteLimit(per_minute=60, burst=30)
+    # The city portal calls from its own servers, for every resident who signs in.
+    portal: RouteLimit = RouteLimit(per_minute=600, burst=100)
+
+
 class WebSettings(_Section):
     host: str = DEFAULT_HOST
     port: int = Field(default=DEFAULT_PORT, ge=0, le=65535)
@@ -91,6 +115,7 @@ class WebSettings(_Section):
     shutdown_timeout_seconds: float = Field(default=10.0, ge=0)
     # Server processes sharing the port; more than one needs a store every process can reach.
     workers: int = Field(default=1, ge=1, le=64)
+    rate_limit: RateLimitSettings = RateLimitSettings()
 
     @model_validator(mode="before")
     @classmethod

@@ -4,7 +4,8 @@ Body `{"sender": ID, "message": TEXT}` with optional `"metadata": {...}`; the an
 of `{"recipient_id", "text"}` with `"buttons": [{"title", "payload"}]` and `"image"` when there are
 any. A body that is not that gets 400 and `{"error": "..."}`: not UTF-8 JSON, nested deeper than
 `kernel.jsonsafe.MAX_DEPTH`, a lone surrogate anywhere, a control character in the sender or one
-other than tab and line breaks in the message.
+other than tab and line breaks in the message. More than `web.rate_limit.webhook` requests from
+one address get 429 with `Retry-After`.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from aiohttp import web
 from bot.channels.typedefs import DIALOGUE
 from bot.dialogue import InboundMessage, OutboundMessage
 from kernel import jsonsafe
+from kernel.ratelimit import rate_limited
 
 WEBHOOK_PATH = "/webhooks/rest/webhook"
 CHANNEL = "rest"
@@ -74,6 +76,7 @@ def parse_body(body: Any) -> InboundMessage | str:
     return InboundMessage(CHANNEL, sender, text, metadata)
 
 
+@rate_limited("webhook")
 async def webhook(request: web.Request) -> web.Response:
     try:
         body = jsonsafe.loads(await request.read())
