@@ -12,6 +12,7 @@ from bot.commands.imports import import_group
 from bot.commands.ledger import balance_command, rates_group
 from bot.commands.nlu import nlu
 from bot.commands.residents import residents_group
+from bot.commands.retention import retention_group
 from bot.commands.serve import run_command
 from storage.migrate import current_revision, head_revision, upgrade
 
@@ -47,6 +48,7 @@ main.add_command(rates_group)
 main.add_command(import_group)
 main.add_command(demo_data_command)
 main.add_command(residents_group)
+main.add_command(retention_group)
 main.add_command(chat_command)
 main.add_command(actions_command)
 main.add_command(nlu)

@@ -24,6 +24,7 @@ from sqlalchemy import text
 
 from bot.channels.conversation import setup_conversation
 from bot.portal import setup_portal_routes
+from bot.retention import retention_ctx
 from bot.typedefs import CHANNELS, ENGINE, METRICS
 from bot.webchat import setup_webchat_routes
 from kernel.clock import Clock, SystemClock
@@ -138,6 +139,7 @@ def init_app(settings: Settings, *, clock: Clock | None = None) -> web.Applicati
     app[RATE_LIMITS] = RateLimits(settings.web.rate_limit)
     app[CHANNELS] = channel_states(settings)
     app.cleanup_ctx.append(_store_ctx)
+    app.cleanup_ctx.append(retention_ctx)
     app.router.add_get("/health", health)
     app.router.add_get("/metrics", metrics)
     setup_conversation(app)

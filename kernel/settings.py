@@ -237,6 +237,13 @@ def _check_month_day(value: str) -> None:
         raise ValueError(f"{value!r} is not a day of every year") from None
 
 
+class RetentionSettings(_Section):
+    # Conversations of senders bound to no taxpayer, idle this long, are deleted.
+    anonymous_days: int = Field(default=30, ge=1)
+    # How often `gmina run` deletes them (each worker does; deleting twice is harmless).
+    purge_every_hours: float = Field(default=6.0, gt=0)
+
+
 class LoggingSettings(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
@@ -255,6 +262,7 @@ class Settings(_Section):
     reminders: RemindersSettings = RemindersSettings()
     city: CitySettings = CitySettings()
     ledger: LedgerSettings = LedgerSettings()
+    retention: RetentionSettings = RetentionSettings()
     logging: LoggingSettings = LoggingSettings()
     demo: DemoSettings = DemoSettings()
 
