@@ -237,6 +237,12 @@ def _check_month_day(value: str) -> None:
         raise ValueError(f"{value!r} is not a day of every year") from None
 
 
+class NluSettings(_Section):
+    # Where the trained NLU model is kept between runs (a relative path is relative to the
+    # working folder); empty: train it in every process (about 1.5 s).
+    cache_dir: Path | None = Path("var/cache")
+
+
 class RetentionSettings(_Section):
     # Conversations of senders bound to no taxpayer, idle this long, are deleted.
     anonymous_days: int = Field(default=30, ge=1)
@@ -263,6 +269,7 @@ class Settings(_Section):
     city: CitySettings = CitySettings()
     ledger: LedgerSettings = LedgerSettings()
     retention: RetentionSettings = RetentionSettings()
+    nlu: NluSettings = NluSettings()
     logging: LoggingSettings = LoggingSettings()
     demo: DemoSettings = DemoSettings()
 

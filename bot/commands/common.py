@@ -8,17 +8,17 @@ import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from datetime import date
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from kernel.errors import ConfigurationError
 from kernel.settings import Settings, load_settings
-from storage.db import create_engine, make_sessionmaker
-from storage.migrate import current_revision, head_revision
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 T = TypeVar("T")
 
@@ -58,6 +58,10 @@ def run(coroutine: Awaitable[T]) -> T:
 
 @asynccontextmanager
 async def open_store(settings: Settings) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    # The store's modules (the async engine, Alembic) are imported by the commands that use it:
+    # `gmina nlu parse` answers sooner without them.
+    from storage.db import create_engine, make_sessionmaker
+
     engine = create_engine(
         settings.database.url, echo=settings.database.echo, pool_size=settings.database.pool_size
     )
@@ -88,6 +92,8 @@ def with_store(
 def store_problem(url: str) -> click.ClickException | None:
     """One line for the operator when the store cannot be reached or is not migrated to this
     version's head (checked after a database error, or at start-up by `gmina run`)."""
+    from storage.migrate import current_revision, head_revision
+
     shown = make_url(url).render_as_string(hide_password=True)
     try:
         current, head = current_revision(url), head_revision(url)
