@@ -14,8 +14,6 @@ from tests.conftest import Store
 from tests.conversation_helpers import ClientMaker, new_app, new_sender
 
 WEBHOOK = "/webhooks/rest/webhook"
-PORTAL = "/api/v1/link-tokens"
-KEY = "portal-secret-key"
 DEEP = "[" * 1000 + "]" * 1000
 
 
