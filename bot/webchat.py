@@ -13,7 +13,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from bot.typedefs import SETTINGS
+from kernel.webkeys import SETTINGS
 
 STATIC = Path(__file__).with_name("static")
 _ASSETS = {"chat.js": "text/javascript", "chat.css": "text/css"}

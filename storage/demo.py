@@ -29,6 +29,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kernel.clock import Clock, today_in_warsaw
+from kernel.errors import InternalError
 from kernel.money import format_plain, to_grosze
 from kernel.settings import LedgerSettings
 from storage.imports import ImportKind, ImportResult, import_file
@@ -210,7 +211,7 @@ class DemoSummary:
     imports: list[ImportResult] = field(default_factory=list)
 
 
-class DemoError(RuntimeError):
+class DemoError(InternalError):
     """The demo city did not pass the importer: a bug in the generator, never the operator's."""
 
 
