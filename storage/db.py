@@ -42,10 +42,6 @@ def sync_url(url: str) -> URL:
     return _normalise(url, sqlite_driver="", postgres_driver="psycopg")
 
 
-def is_sqlite(url: str | URL) -> bool:
-    return make_url(str(url) if isinstance(url, URL) else url).get_backend_name() == "sqlite"
-
-
 def ensure_sqlite_folder(url: URL) -> None:
     """A relative SQLite path is relative to the working folder; make its folder on first use."""
     if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":

@@ -197,7 +197,6 @@ OUTCOMES: Final[dict[str, tuple[tuple[float, str], ...]]] = {
 }
 
 _ASCII = str.maketrans("ąćęłńóśźżĄĆĘŁŃÓŚŹŻ", "acelnoszzACELNOSZZ", " '-")
-_ONE_DAY = timedelta(days=1)
 
 
 @dataclass
