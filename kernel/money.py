@@ -41,6 +41,19 @@ def parse_amount(text: str) -> Decimal:
     raise ValueError(f"write the amount with a dot and digits only: {text!r}")
 
 
+def to_grosze_count(value: Decimal) -> int:
+    """Whole grosze, as the store keeps money (`120.50` → 12050); ValueError for a fraction."""
+    count = value.scaleb(2)
+    if count != count.to_integral_value():
+        raise ValueError(f"a fraction of a grosz: {value}")
+    return int(count)
+
+
+def from_grosze_count(count: int) -> Decimal:
+    """Złoty with two places from whole grosze (12050 → `120.50`)."""
+    return Decimal(count).scaleb(-2)
+
+
 def format_plain(value: Decimal) -> str:
     """`"1234.50"`: the form amounts take in JSON and CSV."""
     return str(to_grosze(value))

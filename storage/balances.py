@@ -22,7 +22,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from kernel.clock import Clock
-from kernel.money import format_plain
+from kernel.money import format_plain, to_grosze_count
 from storage.db import copy_rows
 from storage.ledger import (
     LedgerObligation,
@@ -302,8 +302,13 @@ async def _refresh_chunk(
     if not new_rows:
         return
     if connection.dialect.name == "postgresql":
+        # COPY bypasses the column types: money goes as the grosze the store keeps.
+        rows = (
+            (row["payment_id"], row["obligation_id"], to_grosze_count(row["principal"]),
+             to_grosze_count(row["interest"]))
+            for row in new_rows
+        )  # fmt: skip
         columns = ("payment_id", "obligation_id", "principal", "interest")
-        rows = ([row[name] for name in columns] for row in new_rows)
         await copy_rows(connection, _allocations.name, columns, rows)
     else:
         await connection.execute(insert(_allocations), new_rows)

@@ -44,7 +44,7 @@ from stdnum.pl import nip as stdnum_nip
 from stdnum.pl import pesel as stdnum_pesel
 
 from kernel.clock import Clock, SystemClock
-from kernel.money import format_plain, parse_amount
+from kernel.money import format_plain, parse_amount, to_grosze_count
 from kernel.settings import LedgerSettings
 from storage.balances import load_rate_tables, refresh_allocations
 from storage.db import copy_rows
@@ -76,7 +76,7 @@ ANALYZE_AFTER: Final = 10_000
 CONSENT_SOURCE: Final = "import"
 LANGUAGES: Final = ("pl", "en", "uk")
 KINDS: Final = tuple(kind.value for kind in ObligationKind)
-# Numeric(12, 2): ten digits before the point.
+# Ten digits before the point, as the contract allows.
 MAX_AMOUNT: Final = Decimal("9999999999.99")
 MIN_YEAR, MAX_YEAR = 1990, 2100
 _KIND_NAMES: Final = {kind: kind for kind in KINDS}
@@ -216,8 +216,9 @@ def _whole(value: str, column: str, low: int, high: int) -> int:
     return number
 
 
-def _amount(value: str) -> str:
-    """A positive złoty amount, kept as its plain text with two decimals ("1234.50")."""
+def _amount(value: str) -> tuple[str, int]:
+    """A positive złoty amount: its plain text with two decimals ("1234.50"), which the row's
+    hash covers, and its whole grosze, which the store keeps."""
     try:
         amount = parse_amount(value)
     except ValueError as exc:
@@ -226,7 +227,7 @@ def _amount(value: str) -> str:
         raise _Bad("amount", f"must be positive: {value!r}")
     if amount > MAX_AMOUNT:
         raise _Bad("amount", f"too large: {value!r}")
-    return format_plain(amount)
+    return format_plain(amount), to_grosze_count(amount)
 
 
 def _pesel(value: str) -> str:
@@ -502,12 +503,14 @@ def _obligation_values(values: tuple[str, ...], taxpayer_ids: Mapping[str, int])
     # A one-off levy (a dog fee paid at once) may leave it empty: its single instalment.
     installment_value = _whole(installment, "installment", 1, 999) if installment else 1
     due = _date(due_date, "due_date")
-    amount_value = _amount(amount)
+    amount_text, grosze = _amount(amount)
     _text(decision_ref, "decision_ref")
     delivered = _optional_date(delivered_on, "decision_delivered_on")
-    record = (ref, taxpayer_id, kind, year_value, installment_value, due, amount_value,
-              decision_ref, sys.intern(description), delivered)  # fmt: skip
-    return (*record, _row_hash((*record[:1], taxpayer_ref, *record[2:])))
+    described = sys.intern(description)
+    digest = _row_hash((ref, taxpayer_ref, kind, year_value, installment_value, due, amount_text,
+                        decision_ref, described, delivered))  # fmt: skip
+    return (ref, taxpayer_id, kind, year_value, installment_value, due, grosze, decision_ref,
+            described, delivered, digest)  # fmt: skip
 
 
 def _payment_values(
@@ -532,10 +535,10 @@ def _payment_values(
                 f"obligation {obligation_ref!r} belongs to another taxpayer, not {taxpayer_ref!r}",
             )
     paid = _date(paid_on, "paid_on")
-    amount_value = _amount(amount)
+    amount_text, grosze = _amount(amount)
     source = sys.intern(_text(source, "source") or "import")
-    record = (ref, taxpayer_id, obligation_id, paid, amount_value, source)
-    return (*record, _row_hash((ref, taxpayer_ref, obligation_ref, paid, amount_value, source)))
+    digest = _row_hash((ref, taxpayer_ref, obligation_ref, paid, amount_text, source))
+    return (ref, taxpayer_id, obligation_id, paid, grosze, source, digest)
 
 
 # --- writing ---------------------------------------------------------------------------------

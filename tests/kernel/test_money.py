@@ -24,7 +24,7 @@ def test_plain_amounts_are_read(text: str, expected: str) -> None:
      "١٢٣", "1 000", ""],
 )  # fmt: skip
 def test_any_other_form_is_refused(text: str) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="amount|positive|decimal"):
         parse_amount(text)
 
 
