@@ -15,11 +15,10 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Column, Row, Table, any_, bindparam, delete, insert, select
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import Row, Table, bindparam, delete, insert, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from kernel.clock import Clock
 from kernel.money import format_plain, to_grosze_count
@@ -41,6 +40,7 @@ from storage.models import (
     Payment,
     Taxpayer,
 )
+from storage.sql import among, lock_rows
 
 if TYPE_CHECKING:
     AnyRow = Row[*tuple[Any, ...]]
@@ -221,14 +221,6 @@ def balance_to_json(balance: Balance) -> dict[str, Any]:
     }
 
 
-def _among(connection: AsyncConnection, column: Column[int], values: Sequence[int]) -> Any:
-    """`column IN values`. On PostgreSQL one array parameter: an IN of 500 placeholders is a new
-    query text each time, parsed again by the driver and planned again by the server."""
-    if connection.dialect.name == "postgresql":
-        return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
-    return column.in_(values)
-
-
 async def refresh_allocations(
     session: AsyncSession,
     taxpayer_ids: Collection[int],
@@ -238,9 +230,12 @@ async def refresh_allocations(
     """Recompute and rewrite the `allocations` rows of these taxpayers' payments.
 
     Every payment on record is allocated, whatever its date. Call after importing obligations or
-    payments, or after a rate change, inside the transaction that made the change.
+    payments, or after a rate change, inside the transaction that made the change. The
+    taxpayers' rows are locked first (in id order) and stay locked until that transaction ends:
+    two writers refreshing one taxpayer take turns, so neither rewrites what the other read.
     """
     ids = sorted(set(taxpayer_ids))
+    await lock_rows(await session.connection(), _taxpayers, ids)
     for start in range(0, len(ids), REFRESH_CHUNK):
         await _refresh_chunk(session, ids[start : start + REFRESH_CHUNK], policy, rates)
 
@@ -255,14 +250,14 @@ async def _refresh_chunk(
     obligations: dict[int, list[AnyRow]] = defaultdict(list)
     for row in await connection.execute(
         select(_obligations.c.taxpayer_id, *_OBLIGATION_COLUMNS).where(
-            _among(connection, _obligations.c.taxpayer_id, taxpayer_ids)
+            among(connection, _obligations.c.taxpayer_id, taxpayer_ids)
         )
     ):
         obligations[row.taxpayer_id].append(row)
     payments: dict[int, list[AnyRow]] = defaultdict(list)
     for payment in await connection.execute(
         select(_payments.c.taxpayer_id, *_PAYMENT_COLUMNS).where(
-            _among(connection, _payments.c.taxpayer_id, taxpayer_ids)
+            among(connection, _payments.c.taxpayer_id, taxpayer_ids)
         )
     ):
         payments[payment.taxpayer_id].append(payment)
@@ -272,7 +267,7 @@ async def _refresh_chunk(
     for start in range(0, len(allocated), DELETE_CHUNK):
         chunk = allocated[start : start + DELETE_CHUNK]
         await connection.execute(
-            delete(_allocations).where(_among(connection, _allocations.c.payment_id, chunk))
+            delete(_allocations).where(among(connection, _allocations.c.payment_id, chunk))
         )
 
     new_rows: list[dict[str, Any]] = []
