@@ -38,6 +38,7 @@ import sqlalchemy as sa
 from email_validator import EmailNotValidError, validate_email
 from schwifty import IBAN
 from schwifty.exceptions import InvalidBBANChecksum, InvalidChecksumDigits, SchwiftyException
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from stdnum.exceptions import InvalidChecksum, InvalidComponent, ValidationError
 from stdnum.pl import nip as stdnum_nip
@@ -47,7 +48,7 @@ from kernel.clock import Clock, SystemClock
 from kernel.money import format_plain, parse_amount, to_grosze_count
 from kernel.settings import LedgerSettings
 from storage.balances import load_rate_tables, refresh_allocations
-from storage.db import copy_rows
+from storage.db import SQLITE_BUSY_TIMEOUT_MS, copy_rows
 from storage.ledger import LedgerPolicy
 from storage.models import (
     Base,
@@ -59,6 +60,7 @@ from storage.models import (
     Payment,
     Taxpayer,
 )
+from storage.sql import is_lock_timeout, lock_name, store_error_reason
 
 log = logging.getLogger(__name__)
 
@@ -807,17 +809,45 @@ async def _plan_obligations(
     )
     for ref, row_id, digest, taxpayer_id in result:
         existing[ref] = (row_id, digest, taxpayer_id)
+    named = set(
+        (
+            await connection.execute(
+                sa.select(_payments.c.obligation_id)
+                .where(_payments.c.obligation_id.is_not(None))
+                .distinct()
+            )
+        ).scalars()
+    )
+    taxpayer_refs = {row_id: ref for ref, row_id in taxpayer_ids.items()}
     plan = _Plan()
     seen: dict[str, int] = {}
     for line, values in reader.rows(progress):
         try:
             row = _obligation_values(values, taxpayer_ids)
             _first_seen(seen, row[0], line, "obligation_ref")
+            known = existing.get(row[0])
+            if known is not None and known[2] != row[1] and known[0] in named:
+                _refuse_move(row[0], taxpayer_refs[known[2]], values[1])
         except _Bad as bad:
             reader.error(line, bad.column, bad.reason)
             continue
         _sort_row(plan, existing.get(row[0]), row)
     return plan
+
+
+def _refuse_move(obligation_ref: str, owner: str, new_owner: str) -> None:
+    """An obligation that payments name stays with its taxpayer.
+
+    The payments are that taxpayer's money, designated by them (OP art. 62 §1) for this
+    liability. Moving the obligation would leave them paying another taxpayer's debt, and
+    re-homing them (dropping the designation, crediting other debts or refunding) is a staff
+    decision with its own procedure, not something an import can guess; so the row is refused.
+    """
+    raise _Bad(
+        "taxpayer_ref",
+        f"obligation {obligation_ref!r} is named by payments of taxpayer {owner!r}; it cannot "
+        f"move to {new_owner!r} (correct those payments first)",
+    )
 
 
 async def _plan_payments(
@@ -894,6 +924,64 @@ async def _refresh_ledger(session: AsyncSession, touched: set[int], policy: Ledg
 # --- the import ------------------------------------------------------------------------------
 
 
+class ImportRefused(Exception):
+    """The store refused the import's writes: one line for the operator, no row's values."""
+
+
+# How long an import waits for another of its kind to finish (SQLite: the busy timeout).
+IMPORT_LOCK_WAIT_S: Final = SQLITE_BUSY_TIMEOUT_MS // 1000
+
+
+async def _take_import_lock(connection: AsyncConnection, kind: ImportKind) -> None:
+    """One import per kind at a time; a second one waits for the first, then plans again."""
+    await lock_name(
+        connection, f"gmina import {kind.value}", table=_import_runs,
+        wait_seconds=IMPORT_LOCK_WAIT_S,
+    )  # fmt: skip
+
+
+def _refusal(kind: ImportKind, exc: DBAPIError) -> str:
+    if is_lock_timeout(exc):
+        return (
+            f"another {kind.value} import (or another writer) held the store for over "
+            f"{IMPORT_LOCK_WAIT_S} s; try again when it has finished"
+        )
+    return store_error_reason(exc)
+
+
+async def _last_run(connection: AsyncConnection, kind: ImportKind) -> int | None:
+    """The newest import of this kind: a plan made before it is stale."""
+    query = sa.select(sa.func.max(_import_runs.c.id)).where(_import_runs.c.kind == kind.value)
+    newest: int | None = (await connection.execute(query)).scalar_one()
+    return newest
+
+
+async def _plan(
+    connection: AsyncConnection,
+    kind: ImportKind,
+    reader: _Reader,
+    result: ImportResult,
+    progress: Progress | None,
+) -> _Plan:
+    """Validate the file against the store; the counts and the errors go into `result`."""
+    plan: _Plan
+    if kind is ImportKind.TAXPAYERS:
+        plan = await _plan_taxpayers(connection, reader, progress)
+    elif kind is ImportKind.OBLIGATIONS:
+        plan = await _plan_obligations(connection, reader, progress)
+    else:
+        plan = await _plan_payments(connection, reader, progress)
+    result.errors = sorted(reader.errors, key=lambda error: error.line)
+    result.ignored_columns = reader.unknown
+    result.inserted, result.updated = len(plan.inserts), len(plan.updates)
+    result.unchanged = plan.unchanged
+    result.rows = result.inserted + result.updated + result.unchanged
+    if result.errors:
+        # Not above DEBUG: the operator's stderr carries exactly one line per bad row.
+        log.debug("%s: %d bad rows; nothing imported", reader.name, len(result.errors))
+    return plan
+
+
 async def import_file(
     session: AsyncSession,
     kind: ImportKind | str,
@@ -909,38 +997,33 @@ async def import_file(
 
     `display_name` is how errors name the file (default: the path as given). The session's
     transaction is the import's own: it is committed when rows are taken, rolled back otherwise.
+    Imports of one kind take turns (`_take_import_lock`); a write the store refuses raises
+    `ImportRefused` with one line that holds no row's values.
     """
     kind = ImportKind(kind)
     path = Path(path)
     name = display_name if display_name is not None else str(path)
-    reader = _Reader(path, name, kind)
     result = ImportResult(kind, name, dry_run=dry_run)
     connection = await session.connection()
-    plan: _Plan
-    if kind is ImportKind.TAXPAYERS:
-        plan = await _plan_taxpayers(connection, reader, progress)
-    elif kind is ImportKind.OBLIGATIONS:
-        plan = await _plan_obligations(connection, reader, progress)
-    else:
-        plan = await _plan_payments(connection, reader, progress)
+    generation = await _last_run(connection, kind)
+    plan = await _plan(connection, kind, _Reader(path, name, kind), result, progress)
     # Validation is long and reads only: hold no transaction open across it on PostgreSQL.
     await session.rollback()
-    result.errors = sorted(reader.errors, key=lambda error: error.line)
-    result.ignored_columns = reader.unknown
-    result.inserted, result.updated = len(plan.inserts), len(plan.updates)
-    result.unchanged = plan.unchanged
-    result.rows = result.inserted + result.updated + result.unchanged
-    if result.errors:
-        # Not above DEBUG: the operator's stderr carries exactly one line per bad row.
-        log.debug("%s: %d bad rows; nothing imported", name, len(result.errors))
-        return result
-    if dry_run:
+    if not result.ok or dry_run:
         return result
     result.sha256 = _file_sha256(path)
     now = (clock or SystemClock()).now()
-    connection = await session.connection()
-    stamp = _stamp(connection, now)
     try:
+        connection = await session.connection()
+        await _take_import_lock(connection, kind)
+        if await _last_run(connection, kind) != generation:
+            # Another import of this kind committed while this one validated: plan again,
+            # now that no other can start, from what it wrote.
+            plan = await _plan(connection, kind, _Reader(path, name, kind), result, progress)
+            if not result.ok:
+                await session.rollback()
+                return result
+        stamp = _stamp(connection, now)
         if isinstance(plan, _TaxpayerPlan):
             await _write_taxpayers(connection, plan, stamp)
         else:
@@ -961,6 +1044,10 @@ async def import_file(
             )
         )
         await session.commit()
+    except DBAPIError as exc:
+        await session.rollback()
+        # `from None`: the driver's error carries the rows' values (PESELs, names, accounts).
+        raise ImportRefused(_refusal(kind, exc)) from None
     except BaseException:
         await session.rollback()
         raise

@@ -192,7 +192,11 @@ class Obligation(Base):
 
 
 class Payment(Base):
-    """Money received: from the finance system's export, a bank statement or a gateway."""
+    """Money received: from the finance system's export, a bank statement or a gateway.
+
+    A payment names only its own taxpayer's obligation (migration 0005: a composite foreign key
+    on PostgreSQL, triggers on SQLite); its allocations add up to at most its amount (0004).
+    """
 
     __tablename__ = "payments"
 

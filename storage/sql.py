@@ -7,11 +7,14 @@ own metadata, never from input.
 
 from __future__ import annotations
 
+import hashlib
+import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Column, ColumnElement, Table, any_, bindparam, select, update
+from sqlalchemy import Column, ColumnElement, Table, any_, bindparam, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 # Ids per statement where an engine takes them one placeholder each: well under SQLite's limit
@@ -59,3 +62,81 @@ async def take_write_lock(connection: AsyncConnection, table: Table) -> None:
     waits for it up to the busy timeout (storage.db.SQLITE_BUSY_TIMEOUT_MS)."""
     never: ColumnElement[bool] = table.c.id.is_(None)
     await connection.execute(update(table).where(never).values(id=table.c.id))
+
+
+# --- locks by name ----------------------------------------------------------------------------
+
+
+def _lock_key(name: str) -> int:
+    """A stable signed 64-bit key for PostgreSQL's advisory locks."""
+    return int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), signed=True)
+
+
+async def lock_name(
+    connection: AsyncConnection, name: str, *, table: Table, wait_seconds: int
+) -> None:
+    """One holder of `name` at a time until the transaction ends; waits up to `wait_seconds`,
+    then raises the driver's error (`is_lock_timeout` tells it apart).
+
+    PostgreSQL: a transaction-level advisory lock; readers and other writers go on. SQLite: the
+    file's write lock (through a write to `table` that changes nothing), whose wait is the
+    connection's busy timeout.
+    """
+    if not is_postgresql(connection):
+        await take_write_lock(connection, table)
+        return
+    previous = (await connection.exec_driver_sql("SHOW lock_timeout")).scalar_one()
+    await connection.execute(
+        text("SELECT set_config('lock_timeout', :wait, true)"), {"wait": f"{wait_seconds}s"}
+    )
+    await connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _lock_key(name)})
+    await connection.execute(
+        text("SELECT set_config('lock_timeout', :wait, true)"), {"wait": previous}
+    )
+
+
+# --- driver errors ----------------------------------------------------------------------------
+
+# PostgreSQL's SQLSTATEs we name; any other is told by its code.
+_SQLSTATE_REASONS = {
+    "23505": "a row with the same key is already there",
+    "23503": "a row refers to one that is missing or belongs elsewhere",
+    "23514": "a rule of the store would be broken",
+    "23502": "a required value is missing",
+    "55P03": "another writer held the lock too long",
+    "40P01": "a deadlock with another writer",
+    "40001": "a conflict with another writer",
+}
+
+
+def is_lock_timeout(exc: DBAPIError) -> bool:
+    """A wait for a lock that ran out (PostgreSQL lock_timeout, SQLite busy timeout)."""
+    orig = exc.orig
+    if isinstance(orig, sqlite3.OperationalError):
+        return orig.sqlite_errorcode in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+    return getattr(orig, "sqlstate", None) == "55P03"
+
+
+def store_error_reason(exc: DBAPIError) -> str:
+    """What went wrong in a driver error, as one line that holds no value of any row.
+
+    SQLAlchemy's own text carries the statement's parameters (PESELs, names, accounts) and
+    PostgreSQL's message and detail may quote values, so neither is used: the reason is built
+    from the error's code and the names of the constraint and table only. SQLite's messages
+    name columns, never values; our own triggers' messages hold no values either.
+    """
+    orig = exc.orig
+    if isinstance(orig, sqlite3.Error):
+        return f"the store refused the write: {str(orig).splitlines()[0]}"
+    sqlstate = str(getattr(orig, "sqlstate", "") or "")
+    diag = getattr(orig, "diag", None)
+    constraint = getattr(diag, "constraint_name", None)
+    table = getattr(diag, "table_name", None)
+    if sqlstate == "23514" and constraint is None and diag is not None:
+        # Raised by our own triggers (storage/migrations): their text holds no values.
+        return f"the store refused the write: {diag.message_primary}"
+    reason = _SQLSTATE_REASONS.get(sqlstate, f"the store refused the write (SQLSTATE {sqlstate})")
+    where = ", ".join(
+        part for part in (f"table {table}" if table else "", constraint or "") if part
+    )
+    return f"{reason} ({where})" if where else reason
