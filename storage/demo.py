@@ -17,7 +17,7 @@ import csv
 import logging
 import random
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
@@ -294,8 +294,18 @@ class _City:
         self.districts = list(DISTRICTS)
         self.district_weights = list(accumulate(weight for weight, _, _ in DISTRICTS.values()))
         self.payments: list[list[str]] = []
+        # PESELs and NIPs given out: the importer refuses one identifier for two taxpayers.
+        self.identifiers: set[str] = set()
 
     # --- people ---------------------------------------------------------------------------
+
+    def _unique(self, draw: Callable[[], str]) -> str:
+        """A PESEL or NIP no taxpayer has yet: drawn again (rarely) until it is new."""
+        value = draw()
+        while value in self.identifiers:
+            value = draw()
+        self.identifiers.add(value)
+        return value
 
     def _person(self, language: str) -> dict[str, str]:
         rng = self.rng
@@ -316,8 +326,8 @@ class _City:
         return {
             "first_name": first,
             "last_name": last,
-            "pesel": pesel_for(born, male, rng.below(5000)),
-            "nip": nip_for(rng) if rng.random() < 0.04 else "",
+            "pesel": self._unique(lambda: pesel_for(born, male, rng.below(5000))),
+            "nip": self._unique(lambda: nip_for(rng)) if rng.random() < 0.04 else "",
         }
 
     def _company(self, district: str) -> dict[str, str]:
@@ -328,7 +338,7 @@ class _City:
             "first_name": "",
             "last_name": f"{kind} {name} {rng.pick(COMPANY_FORMS)}",
             "pesel": "",
-            "nip": nip_for(rng),
+            "nip": self._unique(lambda: nip_for(rng)),
         }
 
     def _phone(self) -> str:

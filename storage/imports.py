@@ -31,7 +31,7 @@ from decimal import Decimal
 from enum import StrEnum
 from operator import itemgetter
 from pathlib import Path
-from typing import Any, BinaryIO, Final
+from typing import Any, BinaryIO, Final, TypeVar
 
 import phonenumbers
 import sqlalchemy as sa
@@ -81,10 +81,12 @@ KINDS: Final = tuple(kind.value for kind in ObligationKind)
 # Ten digits before the point, as the contract allows.
 MAX_AMOUNT: Final = Decimal("9999999999.99")
 MIN_YEAR, MAX_YEAR = 1990, 2100
+# A due date's year is within this many years of its levy's `year` (see _due_near_year).
+DUE_YEAR_WINDOW: Final = 1
 _KIND_NAMES: Final = {kind: kind for kind in KINDS}
 _YEARS: Final = {str(year): year for year in range(MIN_YEAR, MAX_YEAR + 1)}
 
-_POSTAL_CODE = re.compile(r"^(\d{2})-?(\d{3})$")
+_POSTAL_CODE = re.compile(r"[0-9]{2}-[0-9]{3}")
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _CONSENTS: Final[dict[str, tuple[bool, bool]]] = {
     "": (False, False),
@@ -128,6 +130,7 @@ _WIDTHS: Final[dict[str, int]] = {
 }  # fmt: skip
 
 Progress = Callable[[int], None]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -182,10 +185,39 @@ class _Bad(Exception):
         self.reason = reason
 
 
+class _BadRow(Exception):
+    """Every bad value of one row, in the order of its columns."""
+
+    def __init__(self, problems: list[_Bad]) -> None:
+        super().__init__(problems)
+        self.problems = problems
+
+
+class _Checks:
+    """Runs a row's checks one by one and keeps every failure, so each bad column is told."""
+
+    def __init__(self) -> None:
+        self.problems: list[_Bad] = []
+
+    def __call__(self, check: Callable[..., T], *args: Any) -> T | None:
+        try:
+            return check(*args)
+        except _Bad as bad:
+            self.problems.append(bad)
+            return None
+
+    def add(self, column: str, reason: str) -> None:
+        self.problems.append(_Bad(column, reason))
+
+    def done(self) -> None:
+        if self.problems:
+            raise _BadRow(self.problems)
+
+
 # --- field checks ----------------------------------------------------------------------------
 
 
-def _text(value: str, column: str, *, required: bool = False) -> str:
+def _text(value: str, column: str, required: bool = False) -> str:
     if required and not value:
         raise _Bad(column, "missing value")
     width = _WIDTHS.get(column)
@@ -337,7 +369,18 @@ class _Reader:
     def error(self, line: int, column: str, reason: str) -> None:
         self.errors.append(RowError(self.name, line, column, reason))
 
+    def report(self, line: int, bad: _Bad | _BadRow) -> None:
+        for problem in bad.problems if isinstance(bad, _BadRow) else (bad,):
+            self.error(line, problem.column, problem.reason)
+
     def _header(self, header: list[str], kind_needs_id: bool) -> list[int] | None:
+        if len(header) == 1 and header[0].count(";") >= len(self.required) - 1:
+            self.error(
+                1,
+                "header",
+                "the columns are separated by semicolons; export the file with commas (,)",
+            )
+            return None
         names = [name.strip().lower() for name in header]
         seen: set[str] = set()
         for name in names:
@@ -358,7 +401,8 @@ class _Reader:
 
     def rows(self, progress: Progress | None) -> Iterator[tuple[int, tuple[str, ...]]]:
         with self.path.open("rb") as handle:
-            reader = csv.reader(_utf8_lines(handle))
+            lines = _Utf8Lines(handle)
+            reader = csv.reader(lines)
             line = 0
             try:
                 header = next(reader, None)
@@ -384,7 +428,14 @@ class _Reader:
                         )
                         continue
                     fields.append("")
-                    yield first_line, tuple(map(strip, pick(fields)))
+                    values = tuple(map(strip, pick(fields)))
+                    if lines.nul_seen and any("\x00" in value for value in values):
+                        # PostgreSQL cannot store it, and nothing in an export needs it.
+                        for column, value in zip(self.columns, values, strict=True):
+                            if "\x00" in value:
+                                self.error(first_line, column, "contains a NUL byte")
+                        continue
+                    yield first_line, values
             except _NotUtf8 as exc:
                 self.error(exc.line, "file", "not UTF-8 text; save the export as UTF-8")
             except csv.Error as exc:
@@ -397,14 +448,24 @@ class _NotUtf8(Exception):
         self.line = line
 
 
-def _utf8_lines(handle: BinaryIO) -> Iterator[str]:
-    """The file's lines as text, decoded one by one so that a bad byte is told by its line."""
-    for number, raw in enumerate(handle, start=1):
-        try:
-            text = raw.decode()
-        except UnicodeDecodeError:
-            raise _NotUtf8(number) from None
-        yield text.removeprefix("\ufeff") if number == 1 else text
+class _Utf8Lines:
+    """The file's lines as text, decoded one by one so that a bad byte is told by its line;
+    notes whether any line so far held a NUL (a C-speed scan, so rows are checked field by
+    field only then)."""
+
+    def __init__(self, handle: BinaryIO) -> None:
+        self.handle = handle
+        self.nul_seen = False
+
+    def __iter__(self) -> Iterator[str]:
+        for number, raw in enumerate(self.handle, start=1):
+            try:
+                text = raw.decode()
+            except UnicodeDecodeError:
+                raise _NotUtf8(number) from None
+            if "\x00" in text:
+                self.nul_seen = True
+            yield text.removeprefix("\ufeff") if number == 1 else text
 
 
 # --- validation ------------------------------------------------------------------------------
@@ -452,34 +513,33 @@ PAYMENT_COLUMNS: Final = (
 def _taxpayer_row(values: tuple[str, ...], has_consent: bool) -> _TaxpayerRow:
     (ref, first_name, last_name, street, building, flat, postal_code, city, district, phone,
      email, language, account, pesel, nip, consent) = values  # fmt: skip
-    _text(ref, "taxpayer_ref", required=True)
-    _text(first_name, "first_name")
-    _text(last_name, "last_name", required=True)
+    check = _Checks()
+    check(_text, ref, "taxpayer_ref", True)
+    check(_text, first_name, "first_name")
+    check(_text, last_name, "last_name", True)
     for column, value in (("street", street), ("building", building), ("flat", flat),
                           ("city", city), ("district", district)):  # fmt: skip
-        _text(value, column)
-    if postal_code:
-        match = _POSTAL_CODE.match(postal_code)
-        if match is None:
-            raise _Bad("postal_code", f"not a postal code (NN-NNN): {postal_code!r}")
-        postal_code = f"{match[1]}-{match[2]}"
+        check(_text, value, column)
+    if postal_code and not _POSTAL_CODE.fullmatch(postal_code):
+        check.add("postal_code", f"not a postal code (NN-NNN): {postal_code!r}")
     language = language.lower() or "pl"
     if language not in LANGUAGES:
-        raise _Bad("language", f"unknown language {language!r}; expected pl, en or uk")
+        check.add("language", f"unknown language {language!r}; expected pl, en or uk")
     consents = _CONSENTS.get(consent.lower().replace(" ", ""))
     if consents is None:
-        raise _Bad("notify_consent", f"unknown consent {consent!r}; expected sms, email, sms+email")
+        check.add("notify_consent", f"unknown consent {consent!r}; expected sms, email, sms+email")
     if not pesel and not nip:
-        raise _Bad("pesel", "a PESEL or a NIP is required")
-    pesel_value = _pesel(pesel) if pesel else None
-    nip_value = _nip(nip) if nip else None
-    account_number = _nrb(account) if account else None
-    phone_value = _phone(phone) if phone else None
-    email_value = _email(email) if email else None
-    if consents[0] and phone_value is None:
-        raise _Bad("notify_consent", "consent to SMS but no phone number")
-    if consents[1] and email_value is None:
-        raise _Bad("notify_consent", "consent to e-mail but no e-mail address")
+        check.add("pesel", "a PESEL or a NIP is required")
+    pesel_value = check(_pesel, pesel) if pesel else None
+    nip_value = check(_nip, nip) if nip else None
+    account_number = check(_nrb, account) if account else None
+    phone_value = check(_phone, phone) if phone else None
+    email_value = check(_email, email) if email else None
+    if consents is not None and consents[0] and not phone:
+        check.add("notify_consent", "consent to SMS but no phone number")
+    if consents is not None and consents[1] and not email:
+        check.add("notify_consent", "consent to e-mail but no e-mail address")
+    check.done()
     # Streets, codes and districts repeat across a city: keep one copy of each in memory.
     intern = sys.intern
     record = (ref, pesel_value, nip_value, first_name, last_name, intern(street), building, flat,
@@ -493,26 +553,43 @@ def _taxpayer_row(values: tuple[str, ...], has_consent: bool) -> _TaxpayerRow:
 def _obligation_values(values: tuple[str, ...], taxpayer_ids: Mapping[str, int]) -> tuple[Any, ...]:
     (ref, taxpayer_ref, kind, year, installment, due_date, amount, decision_ref, description,
      delivered_on) = values  # fmt: skip
-    _text(ref, "obligation_ref", required=True)
+    check = _Checks()
+    check(_text, ref, "obligation_ref", True)
     taxpayer_id = taxpayer_ids.get(taxpayer_ref)
     if taxpayer_id is None:
-        raise _Bad("taxpayer_ref", f"unknown taxpayer_ref {taxpayer_ref!r}")
+        check.add("taxpayer_ref", f"unknown taxpayer_ref {taxpayer_ref!r}")
     # Look-ups in tables of the few valid values, which also keep one copy of each in memory.
     kind = _KIND_NAMES.get(kind, "")
     if not kind:
-        raise _Bad("kind", f"unknown kind {values[2]!r}; expected one of {', '.join(KINDS)}")
-    year_value = _YEARS.get(year) or _whole(year, "year", MIN_YEAR, MAX_YEAR)
+        check.add("kind", f"unknown kind {values[2]!r}; expected one of {', '.join(KINDS)}")
+    year_value = _YEARS.get(year) or check(_whole, year, "year", MIN_YEAR, MAX_YEAR)
     # A one-off levy (a dog fee paid at once) may leave it empty: its single instalment.
-    installment_value = _whole(installment, "installment", 1, 999) if installment else 1
-    due = _date(due_date, "due_date")
-    amount_text, grosze = _amount(amount)
-    _text(decision_ref, "decision_ref")
-    delivered = _optional_date(delivered_on, "decision_delivered_on")
+    installment_value = check(_whole, installment, "installment", 1, 999) if installment else 1
+    due = check(_date, due_date, "due_date")
+    if due is not None and year_value is not None:
+        check(_due_near_year, due, year_value)
+    amount_checked = check(_amount, amount)
+    check(_text, decision_ref, "decision_ref")
+    delivered = check(_optional_date, delivered_on, "decision_delivered_on")
+    check.done()
+    amount_text, grosze = amount_checked or ("", 0)
     described = sys.intern(description)
     digest = _row_hash((ref, taxpayer_ref, kind, year_value, installment_value, due, amount_text,
                         decision_ref, described, delivered))  # fmt: skip
     return (ref, taxpayer_id, kind, year_value, installment_value, due, grosze, decision_ref,
             described, delivered, digest)  # fmt: skip
+
+
+def _due_near_year(due: str, year: int) -> None:
+    """A levy's due date falls in its year, or in the year before or after it: instalments of a
+    decision delivered late, or a fee due early for the year ahead. Anything further is a typo
+    (9999-12-31) that would make the levy look never overdue."""
+    if not year - DUE_YEAR_WINDOW <= int(due[:4]) <= year + DUE_YEAR_WINDOW:
+        raise _Bad(
+            "due_date",
+            f"{due} is far from the levy's year {year} "
+            f"(a due date falls in {year - DUE_YEAR_WINDOW}–{year + DUE_YEAR_WINDOW})",
+        )
 
 
 def _payment_values(
@@ -521,24 +598,28 @@ def _payment_values(
     obligations: Mapping[str, tuple[int, int]],
 ) -> tuple[Any, ...]:
     ref, taxpayer_ref, obligation_ref, paid_on, amount, source = values
-    _text(ref, "payment_ref", required=True)
+    check = _Checks()
+    check(_text, ref, "payment_ref", True)
     taxpayer_id = taxpayer_ids.get(taxpayer_ref)
     if taxpayer_id is None:
-        raise _Bad("taxpayer_ref", f"unknown taxpayer_ref {taxpayer_ref!r}")
+        check.add("taxpayer_ref", f"unknown taxpayer_ref {taxpayer_ref!r}")
     obligation_id: int | None = None
     if obligation_ref:
         found = obligations.get(obligation_ref)
         if found is None:
-            raise _Bad("obligation_ref", f"unknown obligation_ref {obligation_ref!r}")
-        obligation_id, owner = found
-        if owner != taxpayer_id:
-            raise _Bad(
+            check.add("obligation_ref", f"unknown obligation_ref {obligation_ref!r}")
+        elif taxpayer_id is not None and found[1] != taxpayer_id:
+            check.add(
                 "obligation_ref",
                 f"obligation {obligation_ref!r} belongs to another taxpayer, not {taxpayer_ref!r}",
             )
-    paid = _date(paid_on, "paid_on")
-    amount_text, grosze = _amount(amount)
-    source = sys.intern(_text(source, "source") or "import")
+        else:
+            obligation_id = found[0]
+    paid = check(_date, paid_on, "paid_on")
+    amount_checked = check(_amount, amount)
+    source = sys.intern(check(_text, source, "source") or "import")
+    check.done()
+    amount_text, grosze = amount_checked or ("", 0)
     digest = _row_hash((ref, taxpayer_ref, obligation_ref, paid, amount_text, source))
     return (ref, taxpayer_id, obligation_id, paid, grosze, source, digest)
 
@@ -644,23 +725,35 @@ class _TaxpayerPlan(_Plan):
     release_accounts: list[int] = field(default_factory=list)
 
 
+# Identifiers that name one taxpayer: (column, index in TAXPAYER_COLUMNS, how a person says it).
+_IDENTIFIERS: Final = (("pesel", 1, "PESEL"), ("nip", 2, "NIP"))
+
+
 async def _plan_taxpayers(
     connection: AsyncConnection, reader: _Reader, progress: Progress | None
 ) -> _TaxpayerPlan:
     existing: dict[str, tuple[int, str, str | None]] = {}
     owner_of: dict[str, str] = {}
+    holder_of: dict[str, dict[str, str]] = {column: {} for column, _, _ in _IDENTIFIERS}
     result = await connection.execute(
         sa.select(
-            _taxpayers.c.ref, _taxpayers.c.id, _taxpayers.c.row_hash, _taxpayers.c.account_number
+            _taxpayers.c.ref, _taxpayers.c.id, _taxpayers.c.row_hash, _taxpayers.c.account_number,
+            _taxpayers.c.pesel, _taxpayers.c.nip,
         )
-    )
-    for ref, row_id, digest, account in result:
+    )  # fmt: skip
+    for ref, row_id, digest, account, pesel, nip in result:
         existing[ref] = (row_id, digest, account)
         if account:
             owner_of[account] = ref
+        if pesel:
+            holder_of["pesel"][pesel] = ref
+        if nip:
+            holder_of["nip"][nip] = ref
     plan = _TaxpayerPlan()
     seen: dict[str, int] = {}
     accounts: dict[str, tuple[str, int]] = {}  # account → (ref, line) in this file
+    # Per identifier column: value → (ref, line) in this file.
+    in_file: dict[str, dict[str, tuple[str, int]]] = {column: {} for column, _, _ in _IDENTIFIERS}
     has_consent = False
     for line, values in reader.rows(progress):
         has_consent = "notify_consent" in reader.present
@@ -668,15 +761,24 @@ async def _plan_taxpayers(
             row = _taxpayer_row(values, has_consent)
             ref, account = row.values[0], row.values[12]
             _first_seen(seen, ref, line, "taxpayer_ref")
+            check = _Checks()
+            for column, index, label in _IDENTIFIERS:
+                value = row.values[index]
+                other = in_file[column].setdefault(value, (ref, line)) if value else (ref, line)
+                if other[0] != ref:
+                    check.add(
+                        column, f"the same {label} as taxpayer {other[0]!r} on line {other[1]}"
+                    )
             if account is not None:
                 other = accounts.setdefault(account, (ref, line))
                 if other[0] != ref:
-                    raise _Bad(
+                    check.add(
                         "account_number",
                         f"the same account number as taxpayer {other[0]!r} on line {other[1]}",
                     )
-        except _Bad as bad:
-            reader.error(line, bad.column, bad.reason)
+            check.done()
+        except (_Bad, _BadRow) as bad:
+            reader.report(line, bad)
             continue
         known = existing.get(ref)
         if known is None:
@@ -687,6 +789,13 @@ async def _plan_taxpayers(
         else:
             plan.updates.append((known[0], *row.values[1:]))
             plan.updated_rows[known[0]] = row
+    # A PESEL or NIP another taxpayer in the store has: refused, unless the file gives that
+    # taxpayer another one (a correction of both).
+    for column, _, label in _IDENTIFIERS:
+        for value, (ref, line) in in_file[column].items():
+            holder = holder_of[column].get(value)
+            if holder is not None and holder != ref and holder not in seen:
+                reader.error(line, column, f"already the {label} of taxpayer {holder!r}")
     # An account number may move from one taxpayer to another only if the file moves it too.
     file_account_of = {ref: account for account, (ref, _) in accounts.items()}
     for account, (ref, line) in accounts.items():
@@ -828,8 +937,8 @@ async def _plan_obligations(
             known = existing.get(row[0])
             if known is not None and known[2] != row[1] and known[0] in named:
                 _refuse_move(row[0], taxpayer_refs[known[2]], values[1])
-        except _Bad as bad:
-            reader.error(line, bad.column, bad.reason)
+        except (_Bad, _BadRow) as bad:
+            reader.report(line, bad)
             continue
         _sort_row(plan, existing.get(row[0]), row)
     return plan
@@ -872,8 +981,8 @@ async def _plan_payments(
         try:
             row = _payment_values(values, taxpayer_ids, obligations)
             _first_seen(seen, row[0], line, "payment_ref")
-        except _Bad as bad:
-            reader.error(line, bad.column, bad.reason)
+        except (_Bad, _BadRow) as bad:
+            reader.report(line, bad)
             continue
         _sort_row(plan, existing.get(row[0]), row)
     return plan

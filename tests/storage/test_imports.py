@@ -28,6 +28,8 @@ PAYMENTS_HEADER = "payment_ref,taxpayer_ref,obligation_ref,paid_on,amount,source
 # Valid identifiers: PESELs of 14 May 1980 (male) and 13 Jan 2002 (female, month + 20), a NIP,
 # and individual accounts at ING Bank Śląski (10501214).
 PESEL_1, PESEL_2 = "80051402471", "02211301545"
+# Of 1 Jan 1990: for taxpayers added beside the three above.
+PESEL_NEW = "90010100078"
 NIP = "8567346215"
 NRB_1, NRB_2, NRB_3 = (
     "13105012146410000000000101",
@@ -159,7 +161,7 @@ BAD_ROWS = [
     pytest.param(
         "taxpayers",
         TAXPAYERS_HEADER,
-        f"T9,{PESEL_1},,Jan,Nowak,Wolności,1,,41-709,Ruda Śląska,Ruda,,,pl,"
+        f"T9,{PESEL_NEW},,Jan,Nowak,Wolności,1,,41-709,Ruda Śląska,Ruda,,,pl,"
         "14105012146410000000000101",
         "taxpayers.csv:2: account_number: not a valid Polish account number (NRB): "
         "wrong check digits",
@@ -168,7 +170,8 @@ BAD_ROWS = [
     pytest.param(
         "taxpayers",
         TAXPAYERS_HEADER,
-        f"T9,{PESEL_1},,Jan,Nowak,Wolności,1,,41-709,Ruda Śląska,Ruda,,,pl,1310501214641000000000",
+        f"T9,{PESEL_NEW},,Jan,Nowak,Wolności,1,,41-709,Ruda Śląska,Ruda,,,pl,"
+        "1310501214641000000000",
         "taxpayers.csv:2: account_number: not a valid Polish account number (NRB): "
         "expected 26 digits",
         id="nrb-length",
@@ -244,6 +247,7 @@ async def test_a_bad_row_is_reported_and_nothing_is_written(
     good = {
         "taxpayers": TAXPAYERS[0]
         .replace("T1,", "T8,", 1)
+        .replace(PESEL_1, "90010100085")
         .replace(NRB_1, "")
         .replace("jan.kowalski", "j"),
         "obligations": "O8,T1,waste_fee,2026,1,2026-03-15,109.50,,",
@@ -440,7 +444,7 @@ async def test_an_account_number_cannot_belong_to_two_taxpayers(
     store: Store, tmp_path: Path
 ) -> None:
     await load_city(store, tmp_path)
-    row = f"T4,{PESEL_1},,Jan,Nowak,Wolności,1,,41-709,Ruda Śląska,Ruda,,,pl,{NRB_2}"
+    row = f"T4,{PESEL_NEW},,Jan,Nowak,Wolności,1,,41-709,Ruda Śląska,Ruda,,,pl,{NRB_2}"
     result = await run(
         store,
         "taxpayers",
