@@ -16,13 +16,10 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Row, Table, bindparam, delete, insert, select
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kernel.clock import Clock
 from kernel.money import format_plain, to_grosze_count
-from storage.db import copy_rows
 from storage.ledger import (
     LedgerObligation,
     LedgerPayment,
@@ -40,7 +37,7 @@ from storage.models import (
     Payment,
     Taxpayer,
 )
-from storage.sql import among, lock_rows
+from storage.sql import among, copy_rows, is_postgresql, lock_rows, upsert
 
 if TYPE_CHECKING:
     AnyRow = Row[*tuple[Any, ...]]
@@ -296,7 +293,7 @@ async def _refresh_chunk(
         )
     if not new_rows:
         return
-    if connection.dialect.name == "postgresql":
+    if is_postgresql(connection):
         # COPY bypasses the column types: money goes as the grosze the store keeps.
         rows = (
             (row["payment_id"], row["obligation_id"], to_grosze_count(row["principal"]),
@@ -340,14 +337,12 @@ async def set_interest_rate(
         raise ValueError(f"rate {rate_percent}% is not between 0 and 100")
     if rate_percent != rate_percent.quantize(Decimal("0.001")):
         raise ValueError(f"rate {rate_percent}% has more than three decimal places")
-    dialect = session.get_bind().dialect.name
-    upsert = sqlite_insert if dialect == "sqlite" else postgresql_insert
-    statement = upsert(_rates).values(
-        table_name=table, effective_from=effective_from, rate_percent=rate_percent
-    )
     await session.execute(
-        statement.on_conflict_do_update(
-            index_elements=[_rates.c.table_name, _rates.c.effective_from],
-            set_={"rate_percent": statement.excluded.rate_percent},
+        upsert(
+            session,
+            _rates,
+            {"table_name": table, "effective_from": effective_from, "rate_percent": rate_percent},
+            keys=[_rates.c.table_name, _rates.c.effective_from],
+            update=["rate_percent"],
         )
     )

@@ -26,7 +26,10 @@ from pathlib import Path
 from typing import Final, TypeVar
 
 import sqlalchemy as sa
+from schwifty import IBAN
 from sqlalchemy.ext.asyncio import AsyncSession
+from stdnum.pl import nip as stdnum_nip
+from stdnum.pl import pesel as stdnum_pesel
 
 from kernel.clock import Clock, today_in_warsaw
 from kernel.money import format_plain, to_grosze
@@ -221,10 +224,10 @@ def month_day(year: int, mm_dd: str) -> date:
 
 def nrb_for(payer_id: int) -> str:
     """The taxpayer's individual 26-digit account: the city's bank, then the payer id."""
-    bban = f"{CITY_BANK}{CITY_ACCOUNT_PREFIX}{payer_id:010d}"
-    # ISO 13616: "PL" is 25 21; the check digits make the IBAN's number ≡ 1 (mod 97).
-    check = 98 - int(bban + "252100") % 97
-    return f"{check:02d}{bban}"
+    iban = IBAN.generate(
+        "PL", bank_code=CITY_BANK, account_code=f"{CITY_ACCOUNT_PREFIX}{payer_id:010d}"
+    )
+    return str(iban.compact).removeprefix("PL")
 
 
 def pesel_for(born: date, male: bool, serial: int) -> str:
@@ -233,8 +236,7 @@ def pesel_for(born: date, male: bool, serial: int) -> str:
     sex_digit = (serial % 5) * 2 + (1 if male else 0)
     body = f"{born.year % 100:02d}{born.month + century_offset:02d}{born.day:02d}"
     body += f"{serial // 5 % 1000:03d}{sex_digit}"
-    check = sum(w * int(d) for w, d in zip((1, 3, 7, 9, 1, 3, 7, 9, 1, 3), body, strict=True))
-    return body + str((10 - check % 10) % 10)
+    return body + stdnum_pesel.calc_check_digit(body)
 
 
 class DemoRandom(random.Random):
@@ -253,9 +255,11 @@ class DemoRandom(random.Random):
 def nip_for(rng: DemoRandom) -> str:
     while True:
         body = rng.pick(TAX_OFFICES) + f"{rng.below(1_000_000):06d}"
-        check = sum(w * int(d) for w, d in zip((6, 5, 7, 2, 3, 4, 5, 6, 7), body, strict=True))
-        if check % 11 != 10:
-            return body + str(check % 11)
+        # The checksum of a NIP ending in 0 is its nine digits' weighted sum: the check digit,
+        # unless it is 10, which no NIP has.
+        check = stdnum_nip.checksum(body + "0")
+        if check != 10:
+            return body + str(check)
 
 
 def _split_whole(total: int, parts: int) -> list[Decimal]:

@@ -9,17 +9,25 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import datetime
+from typing import Any, TypeVar
 
+import psycopg
 from sqlalchemy import Column, ColumnElement, Table, any_, bindparam, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+from storage.models import UtcDateTime
 
 # Ids per statement where an engine takes them one placeholder each: well under SQLite's limit
 # of 32,766 parameters.
 IDS_PER_STATEMENT = 5_000
+
+T = TypeVar("T")
 
 
 def is_postgresql(connection: AsyncConnection) -> bool:
@@ -62,6 +70,140 @@ async def take_write_lock(connection: AsyncConnection, table: Table) -> None:
     waits for it up to the busy timeout (storage.db.SQLITE_BUSY_TIMEOUT_MS)."""
     never: ColumnElement[bool] = table.c.id.is_(None)
     await connection.execute(update(table).where(never).values(id=table.c.id))
+
+
+# --- bulk writes ----------------------------------------------------------------------------
+
+# Rows per executemany round trip on SQLite.
+ROWS_PER_STATEMENT = 5_000
+# Rows written after which PostgreSQL's statistics are refreshed at once.
+ANALYZE_AFTER = 10_000
+
+# A timestamp as the engine's driver takes it in a raw write (see `driver_timestamp`).
+Stamp = datetime | str
+
+
+def chunks(rows: Sequence[T], size: int = ROWS_PER_STATEMENT) -> Iterator[Sequence[T]]:
+    for start in range(0, len(rows), size):
+        yield rows[start : start + size]
+
+
+def driver_timestamp(connection: AsyncConnection, now: datetime) -> Stamp:
+    """`now` for raw writes: SQLite gets the text SQLAlchemy's own column type would store."""
+    if is_postgresql(connection):
+        return now
+    column_type = UtcDateTime().dialect_impl(connection.dialect)
+    processor = column_type.bind_processor(connection.dialect)
+    stored = processor(now) if processor is not None else now
+    if not isinstance(stored, str):
+        raise TypeError(f"expected the stored text of a timestamp, got {type(stored).__name__}")
+    return stored
+
+
+async def copy_rows(
+    connection: AsyncConnection, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]
+) -> None:
+    """PostgreSQL's COPY FROM STDIN through psycopg: far faster than executemany for bulk rows.
+
+    The driver's error is raised as SQLAlchemy's (an IntegrityError for a duplicate key, …),
+    as every other statement's is, and without the rows: `store_error_reason` then tells it.
+    """
+    raw = await connection.get_raw_connection()
+    driver: Any = raw.driver_connection  # psycopg.AsyncConnection
+    statement = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
+    try:
+        async with driver.cursor() as cursor, cursor.copy(statement) as copy:
+            for row in rows:
+                await copy.write_row(row)
+    except psycopg.Error as exc:
+        raise DBAPIError.instance(statement, None, exc, psycopg.Error) from None
+
+
+async def insert_rows(
+    connection: AsyncConnection,
+    table: Table,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    extra: Mapping[str, Any] | None = None,
+) -> None:
+    """Insert `rows` of `columns`, each with the same `extra` column values (timestamps).
+
+    Values go to the driver as they are (money as grosze, timestamps from `driver_timestamp`):
+    COPY on PostgreSQL, executemany in chunks on SQLite.
+    """
+    if not rows:
+        return
+    added = tuple((extra or {}).values())
+    names = (*columns, *(extra or {}))
+    if is_postgresql(connection):
+        await copy_rows(connection, table.name, names, ((*row, *added) for row in rows))
+        return
+    marks = ", ".join("?" * len(names))
+    statement = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({marks})"
+    for chunk in chunks(rows):
+        await connection.exec_driver_sql(statement, [(*row, *added) for row in chunk])
+
+
+async def update_rows(
+    connection: AsyncConnection,
+    table: Table,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    extra: Mapping[str, Any] | None = None,
+) -> None:
+    """Set `columns` from each row `(id, *values)` by id, and the same `extra` on each.
+
+    PostgreSQL: COPY into a temporary table, then one UPDATE … FROM; SQLite: executemany.
+    """
+    if not rows:
+        return
+    added = tuple((extra or {}).values())
+    names = (*columns, *(extra or {}))
+    if is_postgresql(connection):
+        staging = f"import_{table.name}"
+        await connection.exec_driver_sql(
+            f"CREATE TEMPORARY TABLE {staging} ON COMMIT DROP AS "
+            f"SELECT id, {', '.join(names)} FROM {table.name} WITH NO DATA"
+        )
+        await copy_rows(connection, staging, ("id", *names), ((*row, *added) for row in rows))
+        assignments = ", ".join(f"{name} = s.{name}" for name in names)
+        await connection.exec_driver_sql(
+            f"UPDATE {table.name} AS t SET {assignments} FROM {staging} AS s WHERE t.id = s.id"
+        )
+        await connection.exec_driver_sql(f"DROP TABLE {staging}")
+        return
+    statement = f"UPDATE {table.name} SET {', '.join(f'{n} = ?' for n in names)} WHERE id = ?"
+    for chunk in chunks(rows):
+        await connection.exec_driver_sql(statement, [(*row[1:], *added, row[0]) for row in chunk])
+
+
+async def analyze_after_load(connection: AsyncConnection, table: Table, written: int) -> None:
+    """Fresh planner statistics after a bulk load on PostgreSQL.
+
+    Autovacuum gets there later; until then the planner takes a freshly filled table for an
+    empty one and scans it whole for every look-up, the ledger refresh's included.
+    """
+    if is_postgresql(connection) and written >= ANALYZE_AFTER:
+        await connection.exec_driver_sql(f"ANALYZE {table.name}")
+
+
+def upsert(
+    connection: AsyncConnection | AsyncSession,
+    table: Table,
+    values: Mapping[str, Any],
+    keys: Sequence[Column[Any]],
+    update: Sequence[str],
+) -> Any:
+    """INSERT … ON CONFLICT (keys) DO UPDATE SET the `update` columns, on either engine."""
+    dialect = connection.get_bind().dialect if isinstance(connection, AsyncSession) else (
+        connection.dialect
+    )  # fmt: skip
+    insert = postgresql_insert if dialect.name == "postgresql" else sqlite_insert
+    statement = insert(table).values(**values)
+    return statement.on_conflict_do_update(
+        index_elements=list(keys),
+        set_={name: statement.excluded[name] for name in update},
+    )
 
 
 # --- locks by name ----------------------------------------------------------------------------
