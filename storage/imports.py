@@ -110,7 +110,7 @@ async def _last_run(connection: AsyncConnection, kind: ImportKind) -> int | None
     return newest
 
 
-async def plan_import(
+async def _plan_import(
     connection: AsyncConnection,
     kind: ImportKind,
     reader: Reader,
@@ -160,7 +160,7 @@ async def import_file(
     result = ImportResult(kind, name, dry_run=dry_run)
     connection = await session.connection()
     generation = await _last_run(connection, kind)
-    plan = await plan_import(connection, kind, Reader(path, name, kind), result, progress)
+    plan = await _plan_import(connection, kind, Reader(path, name, kind), result, progress)
     # Validation is long and reads only: hold no transaction open across it on PostgreSQL.
     await session.rollback()
     if not result.ok or dry_run:
@@ -173,7 +173,7 @@ async def import_file(
         if await _last_run(connection, kind) != generation:
             # Another import of this kind committed while this one validated: plan again,
             # now that no other can start, from what it wrote.
-            plan = await plan_import(connection, kind, Reader(path, name, kind), result, progress)
+            plan = await _plan_import(connection, kind, Reader(path, name, kind), result, progress)
             if not result.ok:
                 await session.rollback()
                 return result
