@@ -11,6 +11,7 @@ from __future__ import annotations
 import enum
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -26,9 +27,11 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    type_coerce,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import TypeDecorator
 
 from kernel.money import from_grosze_count, to_grosze_count
@@ -49,6 +52,13 @@ class Money(TypeDecorator[Decimal]):
 
     def process_result_value(self, value: int | None, dialect: Dialect) -> Decimal | None:
         return None if value is None else from_grosze_count(int(value))
+
+
+def as_money(expression: ColumnElement[Any]) -> ColumnElement[Decimal]:
+    """Złoty from SQL arithmetic on money columns (`principal + interest`): SQLAlchemy types
+    such an expression by the integer underneath, which would read as grosze. (A bare column,
+    or SUM of one, keeps `Money` by itself.)"""
+    return type_coerce(expression, Money())
 
 
 class UtcDateTime(TypeDecorator[datetime]):

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from storage.balances import load_rate_tables, refresh_allocations
-from storage.models import Allocation, Obligation, Payment
+from storage.models import Allocation, Obligation, Payment, as_money
 from tests.conftest import Store
 from tests.storage.test_balances import POLICY, add_taxpayer
 
@@ -50,12 +50,12 @@ async def _allocated_per_payment(store: Store) -> dict[str, Decimal]:
     async with store.sessions() as session:
         result = await session.execute(
             sa.select(
-                Payment.ref, sa.func.sum(Allocation.principal), sa.func.sum(Allocation.interest)
+                Payment.ref, as_money(sa.func.sum(Allocation.principal + Allocation.interest))
             )
             .join(Allocation, Allocation.payment_id == Payment.id)
             .group_by(Payment.ref)
         )
-        return {ref: principal + interest for ref, principal, interest in result}
+        return {ref: total for ref, total in result}
 
 
 async def test_two_transactions_adding_payments_allocate_each_payment_once(store: Store) -> None:

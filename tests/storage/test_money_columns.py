@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from storage.db import sync_url
 from storage.migrate import upgrade
-from storage.models import Allocation, Obligation, Payment
+from storage.models import Allocation, Obligation, Payment, as_money
 from tests.conftest import Store, _postgres_admin_url, _require_engine
 from tests.storage.test_imports import load_city
 
@@ -50,6 +50,11 @@ async def test_sums_in_sql_equal_sums_in_python(store: Store, tmp_path: Path) ->
             assert all(isinstance(value, Decimal) for value in values)
             assert isinstance(in_sql, Decimal), (name, type(in_sql))
             assert in_sql == sum(values, Decimal("0.00")), name
+        # Arithmetic in SQL, read back as złoty.
+        both = as_money(sa.func.sum(Allocation.principal + Allocation.interest))
+        in_sql = (await session.execute(sa.select(both))).scalar_one()
+        parts = (await session.execute(sa.select(Allocation.principal, Allocation.interest))).all()
+        assert in_sql == sum((p + i for p, i in parts), Decimal("0.00"))
     # Amounts that are not exact in binary floating point, summed many times.
     async with store.sessions() as session:
         taxpayer_id = (await session.execute(sa.text("SELECT min(id) FROM taxpayers"))).scalar_one()
