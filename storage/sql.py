@@ -1,7 +1,11 @@
 """Where SQLite and PostgreSQL differ, in one place: IN lists, row locks, bulk writes, upserts.
 
 Every other storage module writes engine-neutral SQLAlchemy and calls these for the rest, so a
-dialect branch appears here and nowhere else. Table and column names passed in come from our
+dialect branch appears here and nowhere else. The API: `is_postgresql`, `among` (IN lists),
+`lock_rows` and `lock_name` (row and named locks until the transaction ends), `insert_rows`,
+`update_rows` and `copy_rows` (bulk writes), `insert_on_conflict` and `upsert`,
+`driver_timestamp`, `analyze_after_load`, and `store_error_reason` / `is_lock_timeout` for
+driver errors. Table and column names passed in come from our
 own metadata, never from input.
 """
 
@@ -15,9 +19,7 @@ from typing import Any, TypeVar
 
 import psycopg
 from sqlalchemy import Column, ColumnElement, Table, any_, bindparam, select, text, update
-from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
@@ -38,7 +40,7 @@ def among(connection: AsyncConnection, column: Column[int], values: Sequence[int
     """`column IN values`. On PostgreSQL one array parameter: an IN of 500 placeholders is a new
     query text each time, parsed again by the driver and planned again by the server."""
     if is_postgresql(connection):
-        return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
+        return column == any_(bindparam(None, list(values), type_=postgresql.ARRAY(column.type)))
     return column.in_(values)
 
 
@@ -187,19 +189,26 @@ async def analyze_after_load(connection: AsyncConnection, table: Table, written:
         await connection.exec_driver_sql(f"ANALYZE {table.name}")
 
 
+def insert_on_conflict(
+    bind: AsyncConnection | AsyncSession, table: Table | type[Any]
+) -> sqlite.Insert | postgresql.Insert:
+    """An INSERT that knows ON CONFLICT (`.on_conflict_do_nothing()`, `.on_conflict_do_update()`),
+    for whichever engine `bind` is on: both dialects spell it alike."""
+    dialect = bind.get_bind().dialect if isinstance(bind, AsyncSession) else bind.dialect
+    if dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
 def upsert(
-    connection: AsyncConnection | AsyncSession,
+    bind: AsyncConnection | AsyncSession,
     table: Table,
     values: Mapping[str, Any],
     keys: Sequence[Column[Any]],
     update: Sequence[str],
-) -> Any:
-    """INSERT … ON CONFLICT (keys) DO UPDATE SET the `update` columns, on either engine."""
-    dialect = connection.get_bind().dialect if isinstance(connection, AsyncSession) else (
-        connection.dialect
-    )  # fmt: skip
-    insert = postgresql_insert if dialect.name == "postgresql" else sqlite_insert
-    statement = insert(table).values(**values)
+) -> sqlite.Insert | postgresql.Insert:
+    """INSERT … ON CONFLICT (keys) DO UPDATE SET the `update` columns from the new row."""
+    statement = insert_on_conflict(bind, table).values(**values)
     return statement.on_conflict_do_update(
         index_elements=list(keys),
         set_={name: statement.excluded[name] for name in update},
