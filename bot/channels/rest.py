@@ -2,7 +2,8 @@
 
 Body `{"sender": ID, "message": TEXT}` with optional `"metadata": {...}`; the answer is a JSON list
 of `{"recipient_id", "text"}` with `"buttons": [{"title", "payload"}]` and `"image"` when there are
-any. A body that is not that gets 400 and `{"error": "..."}`.
+any, and `"metadata": {"language": "pl"|"en"|"uk"}`, the language the text is in. A body that is
+not that gets 400 and `{"error": "..."}`.
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ def to_json(reply: OutboundMessage) -> dict[str, Any]:
         body["buttons"] = [{"title": b.title, "payload": b.payload} for b in reply.buttons]
     if reply.image:
         body["image"] = reply.image
+    if reply.language:
+        body["metadata"] = {"language": reply.language}
     return body
 
 
