@@ -152,6 +152,13 @@ class PageProblems:
     def exception(self, error: Exception) -> None:
         self.messages.append(f"uncaught: {error}")
 
+    @classmethod
+    def watch(cls, page: Page) -> PageProblems:
+        problems = cls()
+        page.on("console", problems.console)
+        page.on("pageerror", problems.exception)
+        return problems
+
 
 @pytest_asyncio.fixture(loop_scope="package")
 async def page(browser: Browser, viewport: Viewport) -> AsyncIterator[Page]:
@@ -164,9 +171,7 @@ async def page(browser: Browser, viewport: Viewport) -> AsyncIterator[Page]:
     )
     context.set_default_timeout(10_000)
     opened = await context.new_page()
-    problems = PageProblems()
-    opened.on("console", problems.console)
-    opened.on("pageerror", problems.exception)
+    problems = PageProblems.watch(opened)
     yield opened
     await context.close()
     assert not problems.messages, "\n".join(problems.messages)

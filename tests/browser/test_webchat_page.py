@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from playwright.async_api import Locator, Page
+from playwright.async_api import Browser, Locator, Page
 
-from tests.browser.conftest import DESKTOP, LiveServer, Screenshot, Viewport
+from tests.browser.conftest import DESKTOP, LiveServer, PageProblems, Screenshot, Viewport
 from tests.conftest import ENGINES
 
 pytestmark = pytest.mark.asyncio(loop_scope="package")
@@ -301,20 +301,27 @@ async def test_everything_works_from_the_keyboard(chat: ChatPage) -> None:
     await chat._wait_for_answers(0)
     await expect_focus(chat.page, "message")
 
+    # Shift+Enter starts a new line instead of sending.
+    await chat.page.keyboard.type("Ile mam")
+    await chat.page.keyboard.press("Shift+Enter")
+    await chat.page.keyboard.type("do zapłaty?")
+    assert await chat.input.input_value() == "Ile mam\ndo zapłaty?"
+    assert await chat.page.locator(".entry.user").count() == 1
+    await chat.input.fill("")
+
     await chat.page.keyboard.press("Tab")
     await expect_focus(chat.page, "send")
     await chat.page.keyboard.press("Shift+Tab")
     await expect_focus(chat.page, "message")
 
     # A suggested answer is a button: reached with Tab, pressed with Enter.
-    chip = chat.page.locator(".chip").first
-    if await chip.count():
-        await chip.focus()
-        await expect_focus(chat.page, None, "chip")
-        title = await chip.inner_text()
-        await chat.press(chip)
-        assert (await chat.page.locator(".entry.user").last.inner_text()).endswith(title)
-        await expect_focus(chat.page, "message")
+    await chat.page.keyboard.press("Shift+Tab")
+    await expect_focus(chat.page, None, "chip")
+    chip = chat.page.locator(".chip:focus")
+    title = await chip.inner_text()
+    await chat.press(chip)
+    assert (await chat.page.locator(".entry.user").last.inner_text()).endswith(title)
+    await expect_focus(chat.page, "message")
 
     await chat.page.locator("#reset").focus()
     await chat.page.keyboard.press("Enter")
@@ -330,3 +337,17 @@ async def expect_focus(page: Page, element_id: str | None, class_name: str | Non
         assert focused["id"] == element_id, focused
     if class_name is not None:
         assert class_name in focused["className"].split(), focused
+
+
+async def test_the_console_guard_notices_errors(browser: Browser, live_server: LiveServer) -> None:
+    """Every test's page fails on console errors; this shows the guard sees them."""
+    context = await browser.new_context()
+    page = await context.new_page()
+    problems = PageProblems.watch(page)
+    await page.goto(live_server.url + "/")
+    await page.evaluate("() => fetch('/no-such-file').then((response) => response.status)")
+    await page.evaluate("() => setTimeout(() => { throw new Error('thrown on purpose'); })")
+    await page.wait_for_timeout(200)
+    await context.close()
+    assert any("404" in message for message in problems.messages), problems.messages
+    assert any("thrown on purpose" in message for message in problems.messages)
