@@ -144,6 +144,12 @@
       const image = translated("img", "i18nAlt", "web_image_alt");
       image.src = entry.image;
       image.alt = word("web_image_alt");
+      // Its height is known only once loaded: the newest entry is revealed again then.
+      image.addEventListener("load", () => {
+        if (item === transcript.lastElementChild) {
+          reveal(item);
+        }
+      });
       item.appendChild(image);
     }
     if (entry.buttons && entry.buttons.length) {
