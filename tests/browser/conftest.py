@@ -8,7 +8,8 @@ staff panel):
   tests are skipped with the reason, unless `CI=true`, where that fails the run.
 - `live_server`: `bot.web.init_app` on a real socket (port 0) in the same event loop, serving the
   demo city on a frozen clock; SQLite unless a test asks for the engines with
-  `@pytest.mark.parametrize("live_server", ENGINES, indirect=True)`.
+  `@pytest.mark.parametrize("live_server", ENGINES, indirect=True)`. `serving(app)` serves any
+  other app (other settings, a peer) the same way.
 - `page`: a fresh browser context for one test, in a desktop (1280×800) and a phone (390×844)
   viewport; any console error or uncaught exception on the page fails the test.
 - `screenshot(page, name)`: a PNG under `var/test-artifacts/browser/` (ignored by git).
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -90,6 +92,20 @@ class LiveServer:
         return issued.token
 
 
+@asynccontextmanager
+async def serving(app: web.Application) -> AsyncIterator[str]:
+    """`app` listening on a free port of 127.0.0.1 in this event loop; yields its base URL."""
+    runner = web.AppRunner(app)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        host, port = runner.addresses[0][:2]
+        yield f"http://{host}:{port}"
+    finally:
+        await runner.cleanup()
+
+
 def _require_chromium() -> None:
     if CHROMIUM.is_file() and os.access(CHROMIUM, os.X_OK):
         return
@@ -119,18 +135,17 @@ async def live_server(
     settings = Settings.model_validate({"database": {"url": url}})
     clock = FrozenClock(NOW)
     app = init_app(settings, clock=clock)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await reset_store(app[ENGINE])
-    async with app[SESSIONS]() as session:
-        await load_demo(
-            session, taxpayers=DEMO_TAXPAYERS, seed=DEMO_SEED, clock=clock, ledger=settings.ledger
-        )
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    yield LiveServer(f"http://{host}:{port}", engine_name, app, clock)
-    await runner.cleanup()
+    async with serving(app) as base_url:
+        await reset_store(app[ENGINE])
+        async with app[SESSIONS]() as session:
+            await load_demo(
+                session,
+                taxpayers=DEMO_TAXPAYERS,
+                seed=DEMO_SEED,
+                clock=clock,
+                ledger=settings.ledger,
+            )
+        yield LiveServer(base_url, engine_name, app, clock)
 
 
 @pytest.fixture(params=[DESKTOP, PHONE], ids=lambda viewport: viewport.name)

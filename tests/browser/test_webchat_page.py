@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from playwright.async_api import Browser, Locator, Page
+from playwright.async_api import Browser, FloatRect, Locator, Page
 
 from tests.browser.conftest import DESKTOP, LiveServer, PageProblems, Screenshot
 from tests.conftest import ENGINES
@@ -66,7 +66,7 @@ class ChatPage:
     async def verify(self) -> str:
         return await self.say(f"/start {await self.server.link_token()}")
 
-    async def box(self, selector_or_locator: str | Locator) -> dict[str, float]:
+    async def box(self, selector_or_locator: str | Locator) -> FloatRect:
         locator = (
             self.page.locator(selector_or_locator)
             if isinstance(selector_or_locator, str)
