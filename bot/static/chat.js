@@ -25,6 +25,7 @@
   const input = document.getElementById("message");
   const sendButton = document.getElementById("send");
   const note = document.getElementById("message-note");
+  const lengthAlert = document.getElementById("message-alert");
   const status = document.getElementById("status");
   const reset = document.getElementById("reset");
 
@@ -232,8 +233,15 @@
     const text = tooLong
       ? word("web_too_long", { length: number.format(length), limit: number.format(MAX_LENGTH) })
       : "";
+    const wasTooLong = input.getAttribute("aria-invalid") === "true";
     if (note.textContent !== text) {
       note.textContent = text;
+    }
+    // Said aloud once when the message becomes too long, not at every key after that.
+    if (tooLong && !wasTooLong) {
+      lengthAlert.textContent = text;
+    } else if (!tooLong) {
+      lengthAlert.textContent = "";
     }
     input.setAttribute("aria-invalid", tooLong ? "true" : "false");
     return !tooLong;

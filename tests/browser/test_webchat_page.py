@@ -267,6 +267,12 @@ async def test_an_over_long_message_is_explained_not_cut(
     assert "5000" in await note.inner_text()
     assert "4096" in await note.inner_text()
     assert len(await chat.input.input_value()) == 5000
+    # Screen readers hear it once: the alert keeps its words while the count goes on changing.
+    alert = chat.page.locator("#message-alert")
+    assert await alert.text_content() == await note.text_content()
+    await chat.page.keyboard.insert_text("b")
+    assert "5001" in await note.inner_text()
+    assert "5000" in (await alert.text_content() or "")
     assert await chat.input.get_attribute("aria-invalid") == "true"
     await chat.assert_chrome_in_view()
     await screenshot(chat.page, "too-long")
