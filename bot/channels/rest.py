@@ -2,7 +2,8 @@
 
 Body `{"sender": ID, "message": TEXT}` with optional `"metadata": {...}`; the answer is a JSON list
 of `{"recipient_id", "text"}` with `"buttons": [{"title", "payload"}]` and `"image"` when there are
-any. A body that is not that gets 400 and `{"error": "..."}`: not UTF-8 JSON, nested deeper than
+any, and `"metadata": {"language": "pl"|"en"|"uk"}`, the language the text is in. A body that is
+not that gets 400 and `{"error": "..."}`: not UTF-8 JSON, nested deeper than
 `kernel.jsonsafe.MAX_DEPTH`, a lone surrogate anywhere, a control character in the sender or one
 other than tab and line breaks in the message. More than `web.rate_limit.webhook` requests from
 one address get 429 with `Retry-After`.
@@ -47,6 +48,8 @@ def to_json(reply: OutboundMessage) -> dict[str, Any]:
         body["buttons"] = [{"title": b.title, "payload": b.payload} for b in reply.buttons]
     if reply.image:
         body["image"] = reply.image
+    if reply.language:
+        body["metadata"] = {"language": reply.language}
     return body
 
 

@@ -477,7 +477,9 @@ class Turn:
         text, buttons, image, key = render_message(response, self.state.language, verified)
         if not (text or buttons or image):
             return
-        self.replies.append(OutboundMessage(self.message.sender_id, text, buttons, image))
+        self.replies.append(
+            OutboundMessage(self.message.sender_id, text, buttons, image, self.state.language)
+        )
         self.state.add(
             BotUttered(
                 text,
