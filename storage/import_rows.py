@@ -20,6 +20,7 @@ from stdnum.exceptions import InvalidChecksum, InvalidComponent, ValidationError
 from stdnum.pl import nip as stdnum_nip
 from stdnum.pl import pesel as stdnum_pesel
 
+from kernel.errors import InputError
 from kernel.money import format_plain, parse_amount, to_grosze_count
 from storage.identifiers import normalise_nrb, normalise_phone
 from storage.models import ObligationKind
@@ -56,7 +57,7 @@ _WIDTHS: Final[dict[str, int]] = {
 }  # fmt: skip
 
 
-class Bad(Exception):
+class Bad(InputError):
     """One bad value: the column and a reason a person can act on."""
 
     def __init__(self, column: str, reason: str) -> None:
@@ -65,7 +66,7 @@ class Bad(Exception):
         self.reason = reason
 
 
-class BadRow(Exception):
+class BadRow(InputError):
     """Every bad value of one row, in the order of its columns."""
 
     def __init__(self, problems: list[Bad]) -> None:

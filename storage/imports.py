@@ -27,6 +27,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from kernel.clock import Clock, SystemClock
+from kernel.errors import StoreError
 from kernel.settings import LedgerSettings
 from storage.db import SQLITE_BUSY_TIMEOUT_MS
 from storage.import_plan import Plan, TaxpayerPlan, plan_obligations, plan_payments, plan_taxpayers
@@ -78,7 +79,7 @@ class ImportResult:
 # --- the import ------------------------------------------------------------------------------
 
 
-class ImportRefused(Exception):
+class ImportRefused(StoreError):
     """The store refused the import's writes: one line for the operator, no row's values."""
 
 
