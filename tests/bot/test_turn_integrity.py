@@ -1,0 +1,168 @@
+"""A turn run twice has the effect of one: two engines on one store, as two `gmina run` processes.
+
+Each test races turns of one sender through two `DialogueEngine`s sharing the store, or runs a
+turn again, and counts what the store holds afterwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import sqlalchemy as sa
+
+from actions import services
+from bot.channels.conversation import understanding
+from bot.dialogue import DialogueEngine, InboundMessage
+from kernel.clock import FrozenClock
+from kernel.i18n import render
+from storage.conversation_models import (
+    AnsweredInbound,
+    Case,
+    Conversation,
+    HandoffTicket,
+    VerificationAttempt,
+)
+from storage.conversations import (
+    VerifyStatus,
+    bound_taxpayer,
+    issue_activation_code,
+    redeem_link_token,
+    verify_with_activation_code,
+)
+from tests.conftest import Store
+from tests.conversation_helpers import NOW, TAXPAYER_REF, add_resident, link_token, settings_for
+from tests.resident_helpers import PESEL
+
+SENDER = "web-" + "d4" * 16
+
+
+async def _engines(store: Store, count: int = 2) -> list[DialogueEngine]:
+    clock = FrozenClock(NOW)
+    services.configure(store.sessions, settings_for(store), clock)
+    nlu = await understanding(clock)
+    return [DialogueEngine(store.sessions, nlu, clock) for _ in range(count)]
+
+
+async def _texts(engine: DialogueEngine, text: str, message_id: str | None = None) -> list[str]:
+    replies = await engine.handle(InboundMessage("rest", SENDER, text, message_id=message_id))
+    return [reply.text for reply in replies]
+
+
+async def _count(store: Store, table: type) -> int:
+    async with store.sessions() as session:
+        return int(await session.scalar(sa.select(sa.func.count()).select_from(table)) or 0)
+
+
+async def _at_the_certificate_confirmation(store: Store, engine: DialogueEngine) -> None:
+    await add_resident(store)
+    await _texts(engine, f"/start {await link_token(store)}")
+    await _texts(engine, "zaświadczenie o niezaleganiu")
+    (summary,) = await _texts(engine, "do kredytu hipotecznego")
+    assert summary.startswith("Sprawdź, proszę: wniosek o zaświadczenie o niezaleganiu")
+
+
+async def test_one_confirmation_delivered_twice_at_once_files_one_case_and_one_answer(
+    store: Store,
+) -> None:
+    first, second = await _engines(store)
+    await _at_the_certificate_confirmation(store, first)
+    # A webhook redelivered while the first delivery is being answered.
+    answers = await asyncio.gather(
+        _texts(first, "tak", message_id="update-7"), _texts(second, "tak", message_id="update-7")
+    )
+    submitted = render("utter_form_submitted", "pl", {"case_ref": "RS-2027-000001"})
+    assert answers[0] == answers[1] == [submitted]
+    assert await _count(store, Case) == 1
+
+
+async def test_two_yeses_at_once_at_the_confirmation_file_one_case(store: Store) -> None:
+    first, second = await _engines(store)
+    await _at_the_certificate_confirmation(store, first)
+    answers = await asyncio.gather(_texts(first, "tak"), _texts(second, "tak"))
+    submitted = render("utter_form_submitted", "pl", {"case_ref": "RS-2027-000001"})
+    assert sorted(answer == [submitted] for answer in answers) == [False, True]
+    assert await _count(store, Case) == 1
+
+
+async def test_one_handoff_request_twice_at_once_opens_one_ticket(store: Store) -> None:
+    first, second = await _engines(store)
+    answers = await asyncio.gather(
+        _texts(first, "chcę rozmawiać z człowiekiem"),
+        _texts(second, "chcę rozmawiać z człowiekiem"),
+    )
+    assert all("ZG-2027-000001" in " ".join(answer) for answer in answers)
+    assert await _count(store, HandoffTicket) == 1
+
+
+async def test_a_burst_of_twenty_messages_is_answered_in_order_without_an_error(
+    store: Store,
+) -> None:
+    engines = await _engines(store)
+    messages = [
+        (engines[i % 2], f"m{i:02d}", "pomoc" if i % 3 else "dzień dobry") for i in range(20)
+    ]
+    answers = await asyncio.gather(
+        *(_texts(engine, text, message_id=mid) for engine, mid, text in messages)
+    )
+    assert all(answers)
+    async with store.sessions() as session:
+        version = await session.scalar(
+            sa.select(Conversation.version).where(Conversation.sender_id == SENDER)
+        )
+        saved = list(
+            await session.scalars(
+                sa.select(AnsweredInbound.message_id).order_by(AnsweredInbound.id)
+            )
+        )
+    assert version == 20
+    # Each process answered its messages in the order they came.
+    for engine in engines:
+        mine = [mid for other, mid, _ in messages if other is engine]
+        assert [mid for mid in saved if mid in mine] == mine
+
+
+async def test_a_redelivered_message_gets_its_first_answer_without_a_second_turn(
+    store: Store,
+) -> None:
+    first, second = await _engines(store)
+    answer = await _texts(first, "pomoc", message_id="sms-1")
+    assert await _texts(second, "pomoc", message_id="sms-1") == answer
+    async with store.sessions() as session:
+        version = await session.scalar(sa.select(Conversation.version))
+    assert version == 1
+
+
+async def test_start_racing_another_message_binds_and_welcomes(store: Store) -> None:
+    first, second = await _engines(store)
+    await add_resident(store)
+    token = await link_token(store)
+    welcome, _ = await asyncio.gather(
+        _texts(first, f"/start {token}"), _texts(second, "ile mam do zapłaty?")
+    )
+    assert welcome[0].startswith("Dziękuję, Anna Nowak."), welcome
+    async with store.sessions() as session:
+        assert await bound_taxpayer(session, "rest", SENDER) is not None
+
+
+async def test_a_retried_link_token_redemption_by_the_same_sender_binds_again(
+    store: Store,
+) -> None:
+    taxpayer_id = await add_resident(store)
+    token = await link_token(store)
+    async with store.sessions() as session:
+        assert await redeem_link_token(session, token, "rest", SENDER, NOW) == taxpayer_id
+        assert await redeem_link_token(session, token, "rest", SENDER, NOW) == taxpayer_id
+        assert await redeem_link_token(session, token, "rest", "someone-else", NOW) is None
+
+
+async def test_a_retried_verification_counts_once(store: Store) -> None:
+    await add_resident(store)
+    async with store.sessions() as session:
+        await issue_activation_code(session, TAXPAYER_REF, NOW)
+        for _ in range(2):
+            outcome = await verify_with_activation_code(
+                session, PESEL, "WRONG-CODE", "rest", SENDER, NOW, turn_key="conversation:1:4"
+            )
+            assert outcome.status is VerifyStatus.REJECTED
+        await session.commit()
+    assert await _count(store, VerificationAttempt) == 1
