@@ -76,6 +76,13 @@ def sender(tracker: Tracker) -> tuple[str, str]:
     return (channel, sender_id) if separator else ("rest", channel)
 
 
+def turn_key(tracker: Tracker) -> str | None:
+    """The key under which this turn's writes happen once: Rasa's id of the latest message (our
+    engine puts the provider's message id there, or the conversation's id and version)."""
+    key = tracker.latest_message.get("message_id")
+    return str(key) if key else None
+
+
 def entity(tracker: Tracker, name: str) -> Any:
     return next(tracker.get_latest_entity_values(name), None)
 

@@ -33,6 +33,7 @@ from actions.common import (
     consumed,
     offer_verification,
     sender,
+    turn_key,
     verified_taxpayer,
 )
 from storage.conversations import create_case
@@ -343,6 +344,7 @@ class ActionSubmitForm(GminaAction):
                 form.data(tracker),
                 channel,
                 services.current().now(),
+                turn_key=turn_key(tracker),
             )
             await session.commit()
         dispatcher.utter_message(response="utter_form_submitted", case_ref=case_ref)

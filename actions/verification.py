@@ -25,6 +25,7 @@ from actions.common import (
     GminaAction,
     GminaFormValidation,
     sender,
+    turn_key,
     verified_summary,
 )
 from storage.conversations import (
@@ -119,7 +120,7 @@ class ActionVerifyIdentity(GminaAction):
         now = services.current().now()
         async with services.session() as session:
             outcome = await verify_with_activation_code(
-                session, str(identifier), str(code), channel, sender_id, now
+                session, str(identifier), str(code), channel, sender_id, now, turn_key(tracker)
             )
             summary = (
                 await taxpayer_summary(session, outcome.taxpayer_id)

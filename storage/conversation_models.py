@@ -55,6 +55,23 @@ class Conversation(Base):
         ForeignKey("taxpayers.id", ondelete="SET NULL"), index=True
     )
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    # Who is running a turn of this conversation, until when: turns of one sender take turns
+    # across processes (storage.conversation_state.claim_conversation).
+    lease_owner: Mapped[str | None] = mapped_column(String(32))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class AnsweredInbound(Base):
+    """A provider's message already answered, with its replies: a redelivery gets them again."""
+
+    __tablename__ = "inbound_messages"
+    __table_args__ = (UniqueConstraint("conversation_id", "message_id"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"))
+    message_id: Mapped[str] = mapped_column(String(128))
+    replies: Mapped[list[Any]] = mapped_column(JSON)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
 
 
 class LinkToken(Base):
@@ -107,6 +124,8 @@ class VerificationAttempt(Base):
     checked: Mapped[bool] = mapped_column(Boolean)
     # The taxpayer the identifier named, if any: limits guessing one code from many senders.
     taxpayer_id: Mapped[int | None] = mapped_column(ForeignKey("taxpayers.id", ondelete="SET NULL"))
+    # The turn that made the attempt: a turn run again counts it once.
+    turn_key: Mapped[str | None] = mapped_column(String(160), unique=True)
 
 
 class AuditEntry(Base):
@@ -140,6 +159,8 @@ class Case(Base):
     channel: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    # The turn that filed it: a turn run again files nothing more.
+    turn_key: Mapped[str | None] = mapped_column(String(160), unique=True)
 
 
 class RefSequence(Base):

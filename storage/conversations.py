@@ -26,13 +26,24 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, ScalarSelect, delete, false, func, insert, select, update
+from sqlalchemy import (
+    ColumnElement,
+    ScalarSelect,
+    delete,
+    false,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kernel.clock import WARSAW
 from storage.conversation_models import (
     ActivationCode,
+    AnsweredInbound,
     AuditEntry,
     Case,
     Conversation,
@@ -45,6 +56,10 @@ from storage.conversation_models import (
 from storage.models import Base, Contact, Taxpayer, display_name
 
 LINK_TOKEN_TTL = timedelta(minutes=30)
+# How long one turn may hold its conversation before another process may take it over.
+CONVERSATION_LEASE = timedelta(seconds=15)
+# How long the replies to a provider's message are kept to answer a redelivery of it.
+ANSWERED_MESSAGE_TTL = timedelta(days=2)
 # Failed activation-code tries allowed per sender, and per targeted taxpayer across all senders
 # (a web-chat sender id is the browser's own choice), within ATTEMPT_WINDOW.
 SENDER_FAILURE_LIMIT = 5
@@ -70,7 +85,10 @@ class UnknownTaxpayer(LookupError):
 
 @dataclass
 class ConversationState:
-    """One sender's dialogue state; `taxpayer_id` comes from the binding and is never saved."""
+    """One sender's dialogue state; `taxpayer_id` comes from the binding and is never saved.
+
+    `id` and `lease_owner` are set when the state was claimed for a turn (`claim_conversation`).
+    """
 
     channel: str
     sender_id: str
@@ -79,6 +97,8 @@ class ConversationState:
     version: int = 0
     taxpayer_id: int | None = None
     is_new: bool = True
+    id: int | None = None
+    lease_owner: str | None = None
 
 
 @dataclass(frozen=True)
@@ -201,12 +221,120 @@ async def load_conversation(
     )
 
 
+async def claim_conversation(
+    session: AsyncSession,
+    channel: str,
+    sender_id: str,
+    owner: str,
+    now: datetime,
+    lease: timedelta = CONVERSATION_LEASE,
+) -> ConversationState | None:
+    """Take the conversation for one turn, or None while another turn holds it.
+
+    The lease is free when nobody holds it, when `owner` already does (a turn tried again), or
+    when it has expired (its holder died). One conditional UPDATE claims it, so two processes
+    cannot both win; a sender's first message inserts the row already claimed. The stored
+    taxpayer id is refreshed from the binding on the way, and returned as `taxpayer_id`.
+    """
+    binding = _binding_subquery(channel, sender_id)
+    claim = {"lease_owner": owner, "lease_expires_at": now + lease, "taxpayer_id": binding}
+    returned = (
+        Conversation.id,
+        Conversation.language,
+        Conversation.state,
+        Conversation.version,
+        Conversation.taxpayer_id,
+    )
+    row = (
+        await session.execute(
+            update(Conversation)
+            .where(
+                Conversation.channel == channel,
+                Conversation.sender_id == sender_id,
+                or_(
+                    Conversation.lease_owner.is_(None),
+                    Conversation.lease_owner == owner,
+                    Conversation.lease_expires_at <= now,
+                ),
+            )
+            .values(**claim)
+            .returning(*returned)
+            .execution_options(synchronize_session=False)
+        )
+    ).one_or_none()
+    if row is None:
+        row = (
+            await session.execute(
+                _insert(session, Conversation)
+                .values(
+                    channel=channel,
+                    sender_id=sender_id,
+                    language="pl",
+                    state={},
+                    version=0,
+                    updated_at=now,
+                    **claim,
+                )
+                .on_conflict_do_nothing()
+                .returning(*returned)
+            )
+        ).one_or_none()
+    if row is None:
+        return None
+    return ConversationState(
+        channel,
+        sender_id,
+        language=row.language,
+        state=dict(row.state),
+        version=row.version,
+        taxpayer_id=row.taxpayer_id,
+        is_new=row.version == 0,
+        id=row.id,
+        lease_owner=owner,
+    )
+
+
+async def release_conversation(session: AsyncSession, state: ConversationState) -> None:
+    """Give up the lease without saving (the turn failed)."""
+    await session.execute(
+        update(Conversation)
+        .where(Conversation.id == state.id, Conversation.lease_owner == state.lease_owner)
+        .values(lease_owner=None, lease_expires_at=None)
+        .execution_options(synchronize_session=False)
+    )
+
+
+@dataclass(frozen=True)
+class AnsweredMessage:
+    """A provider's message id and the replies the turn gave it."""
+
+    message_id: str
+    replies: list[dict[str, Any]]
+
+
+async def earlier_replies(
+    session: AsyncSession, state: ConversationState, message_id: str
+) -> list[dict[str, Any]] | None:
+    """The replies already given to this provider message in this conversation, if any."""
+    replies = await session.scalar(
+        select(AnsweredInbound.replies).where(
+            AnsweredInbound.conversation_id == state.id, AnsweredInbound.message_id == message_id
+        )
+    )
+    return list(replies) if replies is not None else None
+
+
 async def save_conversation(
-    session: AsyncSession, state: ConversationState, now: datetime | None = None
+    session: AsyncSession,
+    state: ConversationState,
+    now: datetime | None = None,
+    answered: AnsweredMessage | None = None,
 ) -> None:
     """Write the state if nobody else has since it was loaded; on success `state` is current.
 
-    Raises `ConversationConflict` otherwise. `now` defaults to the database's clock.
+    A claimed state is saved only while its lease holds, and the lease is released. `answered`
+    records a provider's message with its replies (kept for ANSWERED_MESSAGE_TTL). Raises
+    `ConversationConflict` otherwise. `now` defaults to the database's clock.
     """
     updated_at: Any = now if now is not None else func.now()
     # The stored taxpayer id mirrors the binding; the engine's copy in `state` is not trusted.
@@ -217,8 +345,10 @@ async def save_conversation(
         "version": state.version + 1,
         "taxpayer_id": binding,
         "updated_at": updated_at,
+        "lease_owner": None,
+        "lease_expires_at": None,
     }
-    if state.is_new:
+    if state.is_new and state.id is None:
         saved = await session.scalar(
             _insert(session, Conversation)
             .values(channel=state.channel, sender_id=state.sender_id, **values)
@@ -226,12 +356,15 @@ async def save_conversation(
             .returning(Conversation.id)
         )
     else:
+        held = Conversation.version == state.version
+        if state.lease_owner is not None:
+            held &= Conversation.lease_owner == state.lease_owner
         saved = await session.scalar(
             update(Conversation)
             .where(
                 Conversation.channel == state.channel,
                 Conversation.sender_id == state.sender_id,
-                Conversation.version == state.version,
+                held,
             )
             .values(**values)
             .returning(Conversation.id)
@@ -239,8 +372,33 @@ async def save_conversation(
         )
     if saved is None:
         raise ConversationConflict(f"{state.channel} conversation saved by another process")
+    if answered is not None:
+        await _record_answered(session, saved, answered, now or datetime.now(WARSAW))
     state.version += 1
     state.is_new = False
+    state.id = saved
+
+
+async def _record_answered(
+    session: AsyncSession, conversation_id: int, answered: AnsweredMessage, now: datetime
+) -> None:
+    # Kept for a while only: providers redeliver within minutes or hours, not days.
+    await session.execute(
+        delete(AnsweredInbound)
+        .where(
+            AnsweredInbound.conversation_id == conversation_id,
+            AnsweredInbound.received_at < now - ANSWERED_MESSAGE_TTL,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    await session.execute(
+        insert(AnsweredInbound).values(
+            conversation_id=conversation_id,
+            message_id=answered.message_id,
+            replies=answered.replies,
+            received_at=now,
+        )
+    )
 
 
 # --- binding a chat to a taxpayer ----------------------------------------------------------------
@@ -360,7 +518,11 @@ async def create_link_token(
 async def redeem_link_token(
     session: AsyncSession, token: str, channel: str, sender_id: str, now: datetime
 ) -> int | None:
-    """Bind the sender to the token's taxpayer; None, alike, for unknown, used or expired."""
+    """Bind the sender to the token's taxpayer; None, alike, for unknown, used or expired.
+
+    The sender who used the token and is still bound by it may redeem it again (a turn run
+    again, a message redelivered): that changes nothing and returns the taxpayer.
+    """
     token_hash = _sha256(token.strip())
     # One UPDATE claims the token, so two chats racing for it cannot both win.
     claimed = (
@@ -380,11 +542,21 @@ async def redeem_link_token(
     if claimed is None:
         known = (
             await session.execute(
-                select(LinkToken.id, LinkToken.taxpayer_id, LinkToken.used_at).where(
-                    LinkToken.token_hash == token_hash
-                )
+                select(
+                    LinkToken.id,
+                    LinkToken.taxpayer_id,
+                    LinkToken.used_at,
+                    LinkToken.used_channel,
+                    LinkToken.used_sender,
+                ).where(LinkToken.token_hash == token_hash)
             )
         ).one_or_none()
+        if (
+            known is not None
+            and (known.used_channel, known.used_sender) == (channel, sender_id)
+            and await bound_taxpayer(session, channel, sender_id) == known.taxpayer_id
+        ):
+            return int(known.taxpayer_id)
         details: dict[str, Any] = {"channel": channel, "reason": "unknown"}
         if known is not None:
             details.update(
@@ -464,19 +636,28 @@ async def verify_with_activation_code(
     channel: str,
     sender_id: str,
     now: datetime,
+    turn_key: str | None = None,
 ) -> VerifyOutcome:
     """Bind the sender when the PESEL or NIP and the code belong to one taxpayer.
+
+    A turn run again (same `turn_key`) gets the first outcome, and the attempt counts once.
 
     `rejected` looks and takes the same whether or not the identifier exists: the same queries
     run and at least one HMAC is compared either way. After SENDER_FAILURE_LIMIT failures in the
     hour the sender gets `locked` without a check; a taxpayer whose code was guessed at
     TAXPAYER_FAILURE_LIMIT times in the hour is silently `rejected`, so the lock tells nothing.
     """
+    if turn_key is not None:
+        earlier = await _earlier_outcome(session, turn_key, channel, sender_id)
+        if earlier is not None:
+            return earlier
     since = now - ATTEMPT_WINDOW
     actor = _chat_actor(channel)
     sender = (VerificationAttempt.channel == channel) & (VerificationAttempt.sender_id == sender_id)
     if await _recent_failures(session, since, sender) >= SENDER_FAILURE_LIMIT:
-        await _record_attempt(session, channel, sender_id, now, None, checked=False, ok=False)
+        await _record_attempt(
+            session, channel, sender_id, now, None, checked=False, ok=False, turn_key=turn_key
+        )
         await audit(session, actor, "verify.locked", None, {"channel": channel}, now)
         return VerifyOutcome(VerifyStatus.LOCKED)
 
@@ -502,7 +683,9 @@ async def verify_with_activation_code(
         if hmac.compare_digest(_code_hash(salt, given), stored) and matched is None:
             matched = taxpayer_id
     if matched is not None and targeted < TAXPAYER_FAILURE_LIMIT:
-        await _record_attempt(session, channel, sender_id, now, matched, checked=True, ok=True)
+        await _record_attempt(
+            session, channel, sender_id, now, matched, checked=True, ok=True, turn_key=turn_key
+        )
         await _bind(session, matched, channel, sender_id, "activation_code", now)
         await audit(
             session,
@@ -514,7 +697,9 @@ async def verify_with_activation_code(
         )
         return VerifyOutcome(VerifyStatus.VERIFIED, matched)
     target = ids[0] if ids else None
-    await _record_attempt(session, channel, sender_id, now, target, checked=True, ok=False)
+    await _record_attempt(
+        session, channel, sender_id, now, target, checked=True, ok=False, turn_key=turn_key
+    )
     await audit(session, actor, "verify.rejected", target, {"channel": channel}, now)
     return VerifyOutcome(VerifyStatus.REJECTED)
 
@@ -528,6 +713,7 @@ async def _record_attempt(
     *,
     checked: bool,
     ok: bool,
+    turn_key: str | None,
 ) -> None:
     await session.execute(
         insert(VerificationAttempt).values(
@@ -537,8 +723,32 @@ async def _record_attempt(
             succeeded=ok,
             checked=checked,
             taxpayer_id=taxpayer_id,
+            turn_key=turn_key,
         )
     )
+
+
+async def _earlier_outcome(
+    session: AsyncSession, turn_key: str, channel: str, sender_id: str
+) -> VerifyOutcome | None:
+    """The outcome of this turn's attempt when the turn is run again."""
+    attempt = (
+        await session.execute(
+            select(
+                VerificationAttempt.succeeded,
+                VerificationAttempt.checked,
+                VerificationAttempt.taxpayer_id,
+            ).where(VerificationAttempt.turn_key == turn_key)
+        )
+    ).one_or_none()
+    if attempt is None:
+        return None
+    if not attempt.checked:
+        return VerifyOutcome(VerifyStatus.LOCKED)
+    bound = await bound_taxpayer(session, channel, sender_id)
+    if attempt.succeeded and bound is not None and bound == attempt.taxpayer_id:
+        return VerifyOutcome(VerifyStatus.VERIFIED, bound)
+    return VerifyOutcome(VerifyStatus.REJECTED)
 
 
 # --- cases and hand-offs -------------------------------------------------------------------------
@@ -568,8 +778,16 @@ async def create_case(
     channel: str,
     now: datetime,
     prefix: str = CASE_PREFIX,
+    turn_key: str | None = None,
 ) -> str:
-    """File a submitted form; returns its reference, e.g. `RS-2026-000123`."""
+    """File a submitted form; returns its reference, e.g. `RS-2026-000123`.
+
+    A turn run again (same `turn_key`) gets the case it filed the first time.
+    """
+    if turn_key is not None:
+        filed = await session.scalar(select(Case.ref).where(Case.turn_key == turn_key))
+        if filed is not None:
+            return filed
     year = now.astimezone(WARSAW).year
     ref = f"{prefix}-{year}-{await _next_number(session, 'case', year):06d}"
     await session.execute(
@@ -582,6 +800,7 @@ async def create_case(
             channel=channel,
             created_at=now,
             updated_at=now,
+            turn_key=turn_key,
         )
     )
     await audit(
@@ -633,7 +852,22 @@ async def create_handoff_ticket(
     last_turns: Sequence[Any],
     now: datetime,
 ) -> str:
-    """Hand the conversation to the office; returns the ticket reference, e.g. `ZG-2026-000007`."""
+    """Hand the conversation to the office; returns the ticket reference, e.g. `ZG-2026-000007`.
+
+    A chat with a ticket still open joins it: asking twice (or a turn run again) is one ticket.
+    """
+    open_ref = await session.scalar(
+        select(HandoffTicket.ref)
+        .where(
+            HandoffTicket.channel == channel,
+            HandoffTicket.sender_id == sender_id,
+            HandoffTicket.status == "open",
+        )
+        .order_by(HandoffTicket.id)
+        .limit(1)
+    )
+    if open_ref is not None:
+        return open_ref
     year = now.astimezone(WARSAW).year
     ref = f"{TICKET_PREFIX}-{year}-{await _next_number(session, 'handoff', year):06d}"
     await session.execute(
