@@ -7,7 +7,9 @@ turn again, and counts what the store holds afterwards.
 from __future__ import annotations
 
 import asyncio
+import logging
 
+import pytest
 import sqlalchemy as sa
 
 from actions import services
@@ -29,6 +31,7 @@ from storage.conversations import (
     redeem_link_token,
     verify_with_activation_code,
 )
+from storage.db import sync_url
 from tests.conftest import Store
 from tests.conversation_helpers import NOW, TAXPAYER_REF, add_resident, link_token, settings_for
 from tests.resident_helpers import PESEL
@@ -166,3 +169,61 @@ async def test_a_retried_verification_counts_once(store: Store) -> None:
             assert outcome.status is VerifyStatus.REJECTED
         await session.commit()
     assert await _count(store, VerificationAttempt) == 1
+
+
+# --- a dropped connection ------------------------------------------------------------------------
+
+
+def _terminate_backends(url: str) -> int:
+    """What a PostgreSQL restart does to pooled connections, from outside the pool."""
+    outside = sa.create_engine(sync_url(url))
+    try:
+        with outside.connect() as connection:
+            return int(
+                connection.scalar(
+                    sa.text(
+                        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                        "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                    )
+                )
+                or 0
+            )
+    finally:
+        outside.dispose()
+
+
+async def test_no_turn_fails_while_the_database_drops_connections_under_load(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    if store.engine_name != "postgresql":
+        pytest.skip("SQLite has no server to drop a connection")
+    engines = await _engines(store)
+    await add_resident(store)
+    senders = [f"web-{n:02d}-" + "e5" * 14 for n in range(20)]
+    stop = asyncio.Event()
+    turns: list[int] = []
+
+    async def converse(n: int) -> None:
+        engine = engines[n % 2]
+        while not stop.is_set():
+            message = InboundMessage("rest", senders[n], "pomoc" if len(turns) % 2 else "hej")
+            replies = await engine.handle(message)
+            assert replies
+            assert not any(reply.text == render("utter_error", "pl") for reply in replies)
+            turns.append(n)
+
+    async def kill() -> int:
+        killed = 0
+        for _ in range(6):
+            await asyncio.sleep(0.5)
+            killed += await asyncio.to_thread(_terminate_backends, store.url)
+        stop.set()
+        return killed
+
+    with caplog.at_level(logging.WARNING, logger="bot.dialogue.engine"):
+        results = await asyncio.gather(kill(), *(converse(n) for n in range(20)))
+    retries = sum("dropped a connection" in record.getMessage() for record in caplog.records)
+    print(f"turns={len(turns)} retries={retries} backends terminated={results[0]}")  # noqa: T201
+    assert results[0] > 0
+    assert retries > 0
+    assert len(turns) > 100
