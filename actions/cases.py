@@ -41,7 +41,7 @@ class ActionCaseStatus(GminaAction):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[Event]:
         events = consumed(tracker, CASE_REF_SLOT)
-        taxpayer_id = verified_taxpayer(tracker)
+        taxpayer_id = await verified_taxpayer(tracker)
         if taxpayer_id is None:
             offer_verification(dispatcher)
             return events

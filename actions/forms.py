@@ -197,7 +197,7 @@ class ActionStartForm(GminaAction):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[Event]:
         events = consumed(tracker, FORM_TYPE_SLOT)
-        if verified_taxpayer(tracker) is None:
+        if await verified_taxpayer(tracker) is None:
             offer_verification(dispatcher)
             return events
         form = FORMS.get(str(tracker.get_slot(FORM_TYPE_SLOT)))
@@ -328,7 +328,7 @@ class ActionSubmitForm(GminaAction):
         if form is None:
             return []
         reset = [SlotSet(slot, None) for slot in (*form.required_slots, *form.derived)]
-        taxpayer_id = verified_taxpayer(tracker)
+        taxpayer_id = await verified_taxpayer(tracker)
         if taxpayer_id is None:
             offer_verification(dispatcher)
             return reset

@@ -958,22 +958,34 @@ async def audit(
 
 
 async def taxpayer_summary(session: AsyncSession, taxpayer_id: int) -> TaxpayerSummary | None:
+    return await _summary(session, Taxpayer.id == taxpayer_id)
+
+
+async def bound_taxpayer_summary(
+    session: AsyncSession, channel: str, sender_id: str
+) -> TaxpayerSummary | None:
+    """The summary of the taxpayer this chat is bound to, in one statement; None when unbound."""
+    return await _summary(session, Taxpayer.id == _binding_subquery(channel, sender_id))
+
+
+async def _summary(session: AsyncSession, which: ColumnElement[bool]) -> TaxpayerSummary | None:
     # Just these columns, without the ORM's identity map: read on every verified turn.
     row = (
         await session.execute(
             select(
+                Taxpayer.id,
                 Taxpayer.ref,
                 Taxpayer.first_name,
                 Taxpayer.last_name,
                 Taxpayer.language,
                 Taxpayer.account_number,
-            ).where(Taxpayer.id == taxpayer_id)
+            ).where(which)
         )
     ).one_or_none()
     if row is None:
         return None
     return TaxpayerSummary(
-        id=taxpayer_id,
+        id=row.id,
         ref=row.ref,
         display_name=display_name(row.first_name, row.last_name),
         language=row.language,

@@ -42,7 +42,13 @@ from rasa_sdk.executor import ActionExecutor
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from actions.common import LANGUAGE_CHOSEN_SLOT, LANGUAGE_SLOT, TAXPAYER_SLOT
+from actions.common import (
+    LANGUAGE_CHOSEN_SLOT,
+    LANGUAGE_SLOT,
+    START_COMMAND,
+    TAXPAYER_SLOT,
+    can_bind,
+)
 from actions.verification import LINK_FORM
 from bot.dialogue import policy
 from bot.dialogue.domain import REQUESTED_SLOT, Domain
@@ -74,13 +80,8 @@ LEASE_POLL_FIRST = 0.005
 LEASE_POLL_MAX = 0.1
 # Followups one message may chain (an action → a form → its submission …).
 MAX_ACTIONS_PER_TURN = 10
-# Telegram sends exactly "/start TOKEN" for a t.me/<bot>?start=TOKEN link.
-_START = re.compile(r"^/start(?:@\w+)?(?:\s+(\S+))?\s*$")
 # A button's payload, Rasa style: /intent or /intent{"entity": "value"}.
 _PAYLOAD = re.compile(r"^/(\w+)(\{.*\})?$", re.DOTALL)
-# On channels where the sender id is the chat's only credential (the web chat makes it up in the
-# browser), a verified chat needs an id nobody can guess.
-MIN_PRIVATE_SENDER_LENGTH = {"rest": 32}
 REDACTED = "***"
 
 
@@ -215,7 +216,7 @@ class DialogueEngine:
             log.warning("could not release a conversation's lease; it expires by itself")
 
     def can_bind(self, channel: str, sender_id: str) -> bool:
-        return len(sender_id) >= MIN_PRIVATE_SENDER_LENGTH.get(channel, 0)
+        return can_bind(channel, sender_id)
 
 
 class Turn:
@@ -250,7 +251,7 @@ class Turn:
 
     async def run(self) -> list[OutboundMessage]:
         text = self.message.text.strip()
-        start = _START.match(text)
+        start = START_COMMAND.match(text)
         if start:
             await self._start(start.group(1))
         else:
