@@ -41,6 +41,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kernel.clock import WARSAW
+from kernel.redact import mask_pesel_everywhere, mask_secrets
 from storage.conversation_models import (
     ActivationCode,
     AnsweredInbound,
@@ -629,6 +630,22 @@ async def _recent_failures(session: AsyncSession, since: datetime, *where: Any) 
     return int(count or 0)
 
 
+async def identified_taxpayers(session: AsyncSession, identifier: str) -> list[int]:
+    """The taxpayers with this PESEL or NIP (non-digits ignored) who have an activation code.
+
+    A chat keeps these ids between the identifier and the code, never the identifier itself.
+    """
+    digits = re.sub(r"\D", "", identifier)
+    column = {11: Taxpayer.pesel, 10: Taxpayer.nip}.get(len(digits))
+    found = await session.scalars(
+        select(Taxpayer.id)
+        .join(ActivationCode, ActivationCode.taxpayer_id == Taxpayer.id)
+        .where(column == digits if column is not None else false())
+        .order_by(Taxpayer.id)
+    )
+    return list(found)
+
+
 async def verify_with_activation_code(
     session: AsyncSession,
     identifier: str,
@@ -638,7 +655,21 @@ async def verify_with_activation_code(
     now: datetime,
     turn_key: str | None = None,
 ) -> VerifyOutcome:
-    """Bind the sender when the PESEL or NIP and the code belong to one taxpayer.
+    """`verify_identified` for the taxpayers this PESEL or NIP names."""
+    taxpayer_ids = await identified_taxpayers(session, identifier)
+    return await verify_identified(session, taxpayer_ids, code, channel, sender_id, now, turn_key)
+
+
+async def verify_identified(
+    session: AsyncSession,
+    taxpayer_ids: Sequence[int],
+    code: str,
+    channel: str,
+    sender_id: str,
+    now: datetime,
+    turn_key: str | None = None,
+) -> VerifyOutcome:
+    """Bind the sender when the code is one of these taxpayers' (those the identifier named).
 
     A turn run again (same `turn_key`) gets the first outcome, and the attempt counts once.
 
@@ -661,14 +692,15 @@ async def verify_with_activation_code(
         await audit(session, actor, "verify.locked", None, {"channel": channel}, now)
         return VerifyOutcome(VerifyStatus.LOCKED)
 
-    digits = re.sub(r"\D", "", identifier)
-    column = {11: Taxpayer.pesel, 10: Taxpayer.nip}.get(len(digits))
     candidates = (
         await session.execute(
-            select(Taxpayer.id, ActivationCode.salt, ActivationCode.code_hash)
-            .join(ActivationCode, ActivationCode.taxpayer_id == Taxpayer.id)
-            .where(column == digits if column is not None else false())
-            .order_by(Taxpayer.id)
+            select(
+                ActivationCode.taxpayer_id.label("id"),
+                ActivationCode.salt,
+                ActivationCode.code_hash,
+            )
+            .where(ActivationCode.taxpayer_id.in_(list(taxpayer_ids)))
+            .order_by(ActivationCode.taxpayer_id)
         )
     ).all()
     ids = [row.id for row in candidates]
@@ -854,6 +886,8 @@ async def create_handoff_ticket(
 ) -> str:
     """Hand the conversation to the office; returns the ticket reference, e.g. `ZG-2026-000007`.
 
+    PESEL-shaped numbers and activation codes in the transcript are masked before it is kept.
+
     A chat with a ticket still open joins it: asking twice (or a turn run again) is one ticket.
     """
     open_ref = await session.scalar(
@@ -876,7 +910,7 @@ async def create_handoff_ticket(
             channel=channel,
             sender_id=sender_id,
             taxpayer_id=taxpayer_id,
-            transcript=list(last_turns),
+            transcript=[mask_pesel_everywhere(_masked_turn(turn)) for turn in last_turns],
             status="open",
             created_at=now,
         )
@@ -890,6 +924,13 @@ async def create_handoff_ticket(
         now,
     )
     return ref
+
+
+def _masked_turn(turn: Any) -> Any:
+    """A transcript turn with PESEL and codes masked in its text (staff read it, it is kept)."""
+    if isinstance(turn, Mapping) and isinstance(turn.get("text"), str):
+        return {**turn, "text": mask_secrets(turn["text"])}
+    return turn
 
 
 # --- subscriptions -------------------------------------------------------------------------------

@@ -58,6 +58,7 @@ from bot.dialogue.slots import extract_slots
 from bot.dialogue.state import DialogueState, Event
 from kernel.clock import Clock
 from kernel.i18n import LANGUAGES
+from kernel.redact import mask_pesel_everywhere, mask_secrets
 from storage.conversations import (
     AnsweredMessage,
     ConversationConflict,
@@ -83,6 +84,8 @@ MAX_ACTIONS_PER_TURN = 10
 # A button's payload, Rasa style: /intent or /intent{"entity": "value"}.
 _PAYLOAD = re.compile(r"^/(\w+)(\{.*\})?$", re.DOTALL)
 REDACTED = "***"
+# A verification form not answered for this long is closed at the next message.
+ABANDONED_AFTER_SECONDS = 15 * 60
 
 
 class Understanding(Protocol):
@@ -174,7 +177,8 @@ class DialogueEngine:
                     return [_outbound(message.sender_id, reply) for reply in earlier]
             turn = Turn(self, message, conversation)
             replies = await turn.run()
-            conversation.state = turn.state.dump()
+            # No PESEL at rest, wherever a turn put one (an entity, a slot, a text).
+            conversation.state = mask_pesel_everywhere(turn.state.dump())
             conversation.language = turn.state.language
             answered = (
                 AnsweredMessage(message.message_id, [_reply_json(reply) for reply in replies])
@@ -237,6 +241,7 @@ class Turn:
             self.state.slots[LANGUAGE_SLOT] = hint
         # The binding in the store, never a slot value from before, says who the sender is.
         self.state.slots[TAXPAYER_SLOT] = conversation.taxpayer_id
+        self._close_abandoned_verification()
         self.key = (
             f"{message.channel}:{message.message_id}"
             if message.message_id is not None
@@ -248,6 +253,17 @@ class Turn:
     @property
     def timestamp(self) -> float:
         return self.now.timestamp()
+
+    def _close_abandoned_verification(self) -> None:
+        """A verification form left unanswered for a while is closed, its answers forgotten."""
+        if self.state.active_loop_name != LINK_FORM or not self.state.events:
+            return
+        last = self.state.events[-1].get("timestamp")
+        if isinstance(last, int | float) and self.timestamp - last < ABANDONED_AFTER_SECONDS:
+            return
+        self.state.active_loop = {}
+        for slot in (*self.domain.required_slots(LINK_FORM), REQUESTED_SLOT):
+            self.state.slots[slot] = None
 
     async def run(self) -> list[OutboundMessage]:
         text = self.message.text.strip()
@@ -302,10 +318,11 @@ class Turn:
             self.state.active_loop_name == LINK_FORM
             and self.state.requested_slot in policy.SENSITIVE_SLOTS
         )
+        text = parse.get("text")
         latest = {
-            "text": REDACTED if secret else parse.get("text"),
+            "text": REDACTED if secret else mask_secrets(text) if isinstance(text, str) else text,
             "intent": parse.get("intent"),
-            "entities": [] if secret else list(parse.get("entities", [])),
+            "entities": [] if secret else mask_pesel_everywhere(list(parse.get("entities", []))),
             "intent_ranking": list(parse.get("intent_ranking", []))[:5],
             # Rasa's id of the message; here the turn's key, under which side effects happen once.
             "message_id": self.key,
