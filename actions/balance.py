@@ -30,7 +30,8 @@ from actions.common import (
 )
 from kernel.money import format_plain
 from storage.balances import balance_to_json, taxpayer_balance
-from storage.conversations import TaxpayerSummary, bound_taxpayer_summary
+from storage.bindings import bound_taxpayer_summary
+from storage.taxpayers import TaxpayerSummary
 
 # Set by the notifier on the conversation it reminded: "PAY" then means this obligation.
 REMINDER_SLOT = "last_reminder_obligation_ref"

@@ -17,7 +17,7 @@ from actions.common import (
     verified_taxpayer,
 )
 from kernel.clock import WARSAW
-from storage.conversations import CaseRecord, get_case, list_cases
+from storage.casework import CaseRecord, get_case, list_cases
 
 CASE_REF_SLOT = "case_ref"
 # A chat message lists the newest cases only.

@@ -18,8 +18,9 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.forms import FormValidationAction
 
 from actions import services
-from storage.conversations import TaxpayerSummary, bound_taxpayer, bound_taxpayer_summary
+from storage.bindings import bound_taxpayer, bound_taxpayer_summary
 from storage.models import ObligationKind
+from storage.taxpayers import TaxpayerSummary
 
 Event = dict[str, Any]
 DomainDict = dict[str, Any]

@@ -36,7 +36,7 @@ from actions.common import (
     turn_key,
     verified_taxpayer,
 )
-from storage.conversations import create_case
+from storage.casework import create_case
 from storage.ledger import effective_due_date
 
 CONFIRM_SLOT = "form_confirmed"

@@ -9,7 +9,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions import services
 from actions.common import DomainDict, Event, GminaAction, event_time, sender, verified_taxpayer
-from storage.conversations import create_handoff_ticket
+from storage.casework import create_handoff_ticket
 
 LAST_TURNS = 12
 

@@ -21,7 +21,7 @@ from actions.common import (
     can_bind,
     sender,
 )
-from storage.conversations import redeem_link_token
+from storage.bindings import redeem_link_token
 
 
 class ActionLinkToken(GminaAction):

@@ -24,7 +24,7 @@ from actions.common import (
     sender,
     verified_taxpayer,
 )
-from storage.conversations import SUBSCRIPTION_CATEGORIES, set_subscription
+from storage.subscriptions import SUBSCRIPTION_CATEGORIES, set_subscription
 
 _CHANNEL_STEMS = {
     "sms": ("sms", "esemes", "смс"),

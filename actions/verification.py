@@ -28,13 +28,8 @@ from actions.common import (
     turn_key,
     verified_summary,
 )
-from storage.conversations import (
-    TaxpayerSummary,
-    VerifyStatus,
-    identified_taxpayers,
-    taxpayer_summary,
-    verify_identified,
-)
+from storage.bindings import VerifyStatus, identified_taxpayers, verify_identified
+from storage.taxpayers import TaxpayerSummary, taxpayer_summary
 
 LINK_FORM = "link_account_form"
 IDENTIFIER_SLOT = "identifier"

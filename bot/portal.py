@@ -18,7 +18,8 @@ from aiohttp import web
 
 from bot.typedefs import CLOCK, SESSIONS, SETTINGS
 from kernel.settings import Settings
-from storage.conversations import LINK_TOKEN_TTL, UnknownTaxpayer, create_link_token
+from storage.bindings import LINK_TOKEN_TTL, create_link_token
+from storage.taxpayers import UnknownTaxpayer
 
 log = logging.getLogger(__name__)
 

@@ -1,8 +1,9 @@
 """Tables of the conversation: chat state, verified residents, audit trail, cases, hand-offs.
 
 Defined on `storage.models.Base`, so that one metadata (and Alembic) sees every table; the
-functions that read and write them are in `storage.conversations`. A chat bound to a taxpayer is a
-`contacts` row whose `kind` is the channel name and whose `value` is the sender id.
+functions that read and write them are one module per aggregate: `storage.conversation_state`,
+`storage.bindings`, `storage.casework`, `storage.subscriptions`, `storage.audit`. A chat bound to
+a taxpayer is a `contacts` row whose `kind` is the channel name and whose `value` is the sender id.
 """
 
 from __future__ import annotations
@@ -10,16 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import (
-    JSON,
-    Boolean,
-    ForeignKey,
-    Index,
-    Integer,
-    String,
-    UniqueConstraint,
-    text,
-)
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from storage.models import Base, Contact, Id, UtcDateTime

@@ -59,14 +59,13 @@ from bot.dialogue.state import DialogueState, Event
 from kernel.clock import Clock
 from kernel.i18n import LANGUAGES
 from kernel.redact import mask_pesel_everywhere, mask_secrets
-from storage.conversations import (
+from storage.bindings import bound_taxpayer, redeem_link_token
+from storage.conversation_state import (
     AnsweredMessage,
     ConversationConflict,
     ConversationState,
-    bound_taxpayer,
     claim_conversation,
     earlier_replies,
-    redeem_link_token,
     release_conversation,
     save_conversation,
 )

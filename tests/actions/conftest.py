@@ -12,7 +12,7 @@ from actions import services
 from actions.services import Services
 from bot.dialogue.domain import DOMAIN_PATH
 from kernel.clock import FrozenClock
-from storage.conversations import redeem_link_token
+from storage.bindings import redeem_link_token
 from tests.conftest import Store
 from tests.conversation_helpers import NOW, add_resident, link_token, settings_for
 

@@ -25,7 +25,7 @@ from bot.dialogue import action_call, build_executor
 from bot.dialogue.domain import Domain
 from bot.dialogue.state import DialogueState
 from kernel.clock import SystemClock
-from storage.conversations import bound_taxpayer, redeem_link_token
+from storage.bindings import bound_taxpayer, redeem_link_token
 from tests.conftest import Store
 from tests.conversation_helpers import NOW, add_resident, link_token, settings_for
 

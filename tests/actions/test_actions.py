@@ -28,7 +28,8 @@ from actions.verification import (
     parse_identifier,
 )
 from storage.balances import balance_to_json, taxpayer_balance
-from storage.conversations import bound_taxpayer, issue_activation_code, list_cases
+from storage.bindings import bound_taxpayer, issue_activation_code
+from storage.casework import list_cases
 from tests.actions.conftest import add_bound_resident, make_tracker
 from tests.conftest import Store
 from tests.conversation_helpers import NOW, TAXPAYER_REF, TODAY, add_resident

@@ -17,9 +17,9 @@ from bot.cli import main
 from bot.dialogue import DialogueEngine, InboundMessage, policy
 from bot.dialogue.render import render_message
 from kernel.clock import FrozenClock
-from storage import conversations
+from storage import bindings
+from storage.bindings import issue_activation_code
 from storage.conversation_models import Conversation
-from storage.conversations import issue_activation_code
 from storage.db import sync_url
 from tests.conftest import Store
 from tests.conversation_helpers import NOW, TAXPAYER_REF, add_resident, link_token, settings_for
@@ -113,7 +113,7 @@ async def test_a_code_the_classifier_takes_for_a_request_still_verifies(
     engine = await _engine(store)
     await add_resident(store)
     drawn = iter("MENU73L7")
-    monkeypatch.setattr(conversations.secrets, "choice", lambda _alphabet: next(drawn))
+    monkeypatch.setattr(bindings.secrets, "choice", lambda _alphabet: next(drawn))
     async with store.sessions() as session:
         assert await issue_activation_code(session, TAXPAYER_REF, NOW) == "MENU-73L7"
         await session.commit()

@@ -13,8 +13,8 @@ from actions import services
 from bot.channels.conversation import understanding
 from bot.dialogue import DialogueEngine, InboundMessage
 from kernel.clock import FrozenClock
+from storage.bindings import issue_activation_code
 from storage.conversation_models import Conversation
-from storage.conversations import issue_activation_code
 from storage.models import Base
 from tests.conftest import Store
 from tests.conversation_helpers import NOW, TAXPAYER_REF, add_resident, settings_for

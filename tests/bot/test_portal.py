@@ -8,7 +8,7 @@ from aiohttp.test_utils import TestClient
 from bot.web import init_app
 from kernel.clock import FrozenClock
 from kernel.settings import Settings
-from storage.conversations import redeem_link_token
+from storage.bindings import redeem_link_token
 from tests.conftest import Store
 from tests.resident_helpers import add_taxpayer
 
