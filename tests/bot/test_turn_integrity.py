@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+import aiohttp
 import pytest
 import sqlalchemy as sa
 
@@ -17,6 +18,13 @@ from bot.channels.conversation import understanding
 from bot.dialogue import DialogueEngine, InboundMessage
 from kernel.clock import FrozenClock
 from kernel.i18n import render
+from storage.bindings import (
+    VerifyStatus,
+    bound_taxpayer,
+    issue_activation_code,
+    redeem_link_token,
+    verify_with_activation_code,
+)
 from storage.conversation_models import (
     AnsweredInbound,
     Case,
@@ -24,14 +32,8 @@ from storage.conversation_models import (
     HandoffTicket,
     VerificationAttempt,
 )
-from storage.conversations import (
-    VerifyStatus,
-    bound_taxpayer,
-    issue_activation_code,
-    redeem_link_token,
-    verify_with_activation_code,
-)
 from storage.db import sync_url
+from tests.bot.test_serve import serving
 from tests.conftest import Store
 from tests.conversation_helpers import NOW, TAXPAYER_REF, add_resident, link_token, settings_for
 from tests.resident_helpers import PESEL
@@ -214,8 +216,9 @@ async def test_no_turn_fails_while_the_database_drops_connections_under_load(
 
     async def kill() -> int:
         killed = 0
-        for _ in range(6):
-            await asyncio.sleep(0.5)
+        # Far enough apart that no turn meets two of them: each turn is retried once.
+        for _ in range(4):
+            await asyncio.sleep(1.5)
             killed += await asyncio.to_thread(_terminate_backends, store.url)
         stop.set()
         return killed
@@ -227,3 +230,37 @@ async def test_no_turn_fails_while_the_database_drops_connections_under_load(
     assert results[0] > 0
     assert retries > 0
     assert len(turns) > 100
+
+
+# --- two `gmina run` workers ------------------------------------------------------------------
+
+
+async def test_two_workers_answer_a_burst_and_open_one_ticket_per_sender(store: Store) -> None:
+    if store.engine_name != "postgresql":
+        pytest.skip("several workers serve a city on PostgreSQL (README: Moving to PostgreSQL)")
+    burst = "web-" + "f6" * 16
+    askers = [f"web-{n:02d}-" + "a7" * 14 for n in range(10)]
+    handoff = "chcę rozmawiać z człowiekiem"
+    with serving(store.url) as (_, base):
+        # A new connection for every request, so that the kernel spreads them over both workers.
+        connector = aiohttp.TCPConnector(force_close=True)
+        async with aiohttp.ClientSession(base, connector=connector) as http:
+
+            async def post(sender: str, text: str) -> int:
+                body = {"sender": sender, "message": text}
+                async with http.post("/webhooks/rest/webhook", json=body) as response:
+                    await response.read()
+                    return response.status
+
+            statuses = await asyncio.gather(
+                *(post(burst, "pomoc") for _ in range(20)),
+                *(post(sender, handoff) for sender in askers for _ in range(2)),
+            )
+    assert statuses == [200] * 40
+    async with store.sessions() as session:
+        version = await session.scalar(
+            sa.select(Conversation.version).where(Conversation.sender_id == burst)
+        )
+        tickets = await session.scalar(sa.select(sa.func.count()).select_from(HandoffTicket))
+    assert version == 20
+    assert tickets == len(askers)
