@@ -86,17 +86,23 @@ async def action_server(store: Store) -> AsyncIterator[str]:
         await process.wait()
 
 
-def _balance_question(taxpayer_id: int) -> dict[str, Any]:
+def _request(action: str, text: str, intent: str, slots: dict[str, Any]) -> dict[str, Any]:
+    """What a Rasa server sends to run `action` after the sender wrote `text`."""
     domain = Domain.load()
     state = DialogueState.restore({}, domain, "pl")
-    state.slots["taxpayer_id"] = taxpayer_id
+    state.slots.update(slots)
     state.latest_message = {
-        "text": "ile mam do zapłaty?",
-        "intent": {"name": "check_balance", "confidence": 0.96},
+        "text": text,
+        "intent": {"name": intent, "confidence": 0.96},
         "entities": [],
     }
-    state.add({"event": "user", "text": "ile mam do zapłaty?", "parse_data": state.latest_message})
-    return action_call(domain, "action_check_balance", state, f"rest:{SENDER_ID}", "rest")
+    state.add({"event": "user", "text": text, "parse_data": state.latest_message})
+    return action_call(domain, action, state, f"rest:{SENDER_ID}", "rest")
+
+
+def _balance_question(taxpayer_id: int) -> dict[str, Any]:
+    slots = {"taxpayer_id": taxpayer_id}
+    return _request("action_check_balance", "ile mam do zapłaty?", "check_balance", slots)
 
 
 async def _bind_sender(store: Store) -> int:
@@ -170,12 +176,7 @@ def test_the_action_server_will_not_listen_beyond_loopback_without_a_token() -> 
 async def test_a_rasa_city_binds_a_chat_with_start_token(store: Store, action_server: str) -> None:
     taxpayer_id = await add_resident(store)
     token = await link_token(store)
-    domain = Domain.load()
-    state = DialogueState.restore({}, domain, "pl")
-    text = f"/start {token}"
-    state.latest_message = {"text": text, "intent": {"name": "link_account", "confidence": 1.0}}
-    state.add({"event": "user", "text": text, "parse_data": state.latest_message})
-    call = action_call(domain, "action_link_token", state, f"rest:{SENDER_ID}", "rest")
+    call = _request("action_link_token", f"/start {token}", "link_account", {})
     async with aiohttp.ClientSession(headers=AUTHORIZED) as http:
         async with http.post(f"{action_server}/webhook", json=call) as response:
             assert response.status == 200
