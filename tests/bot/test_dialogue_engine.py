@@ -33,8 +33,8 @@ async def _engine(store: Store) -> DialogueEngine:
 
 
 async def test_turns_of_one_sender_in_two_processes_are_all_kept(store: Store) -> None:
-    # Two engines share a store as two `gmina run` processes would; a turn that loses the race
-    # to save is done again on the state the other saved.
+    # Two engines share a store as two `gmina run` processes would; the conversation's lease
+    # makes one turn wait for the other, and it runs on the state the other saved.
     first, second = await _engine(store), await _engine(store)
     sender = "web-0123456789abcdef0123456789abcdef"
     replies = await asyncio.gather(
