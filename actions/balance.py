@@ -26,11 +26,12 @@ from actions.common import (
     intent_button,
     kind_value,
     offer_verification,
-    verified_taxpayer,
+    sender,
 )
 from kernel.money import format_plain
 from storage.balances import balance_to_json, taxpayer_balance
-from storage.conversations import TaxpayerSummary, taxpayer_summary
+from storage.bindings import bound_taxpayer_summary
+from storage.taxpayers import TaxpayerSummary
 
 # Set by the notifier on the conversation it reminded: "PAY" then means this obligation.
 REMINDER_SLOT = "last_reminder_obligation_ref"
@@ -59,13 +60,11 @@ class Statement:
 
 async def load_statement(tracker: Tracker) -> Statement | None:
     """The sender's balance today, or None when the sender is not verified."""
-    taxpayer_id = verified_taxpayer(tracker)
-    if taxpayer_id is None:
-        return None
+    channel, sender_id = sender(tracker)
     current = services.current()
     today = current.today()
     async with services.session() as session:
-        summary = await taxpayer_summary(session, taxpayer_id)
+        summary = await bound_taxpayer_summary(session, channel, sender_id)
         if summary is None:
             return None
         balance = await taxpayer_balance(

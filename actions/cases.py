@@ -17,7 +17,7 @@ from actions.common import (
     verified_taxpayer,
 )
 from kernel.clock import WARSAW
-from storage.conversations import CaseRecord, get_case, list_cases
+from storage.casework import CaseRecord, get_case, list_cases
 
 CASE_REF_SLOT = "case_ref"
 # A chat message lists the newest cases only.
@@ -41,7 +41,7 @@ class ActionCaseStatus(GminaAction):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[Event]:
         events = consumed(tracker, CASE_REF_SLOT)
-        taxpayer_id = verified_taxpayer(tracker)
+        taxpayer_id = await verified_taxpayer(tracker)
         if taxpayer_id is None:
             offer_verification(dispatcher)
             return events

@@ -7,6 +7,7 @@ are the only places that subclass them.
 from __future__ import annotations
 
 import json
+import re
 from abc import ABC, abstractmethod
 from datetime import UTC, datetime
 from typing import Any
@@ -17,18 +18,25 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.forms import FormValidationAction
 
 from actions import services
-from storage.conversations import TaxpayerSummary, taxpayer_summary
+from storage.bindings import bound_taxpayer, bound_taxpayer_summary
 from storage.models import ObligationKind
+from storage.taxpayers import TaxpayerSummary
 
 Event = dict[str, Any]
 DomainDict = dict[str, Any]
 
-# Set by the dialogue engine from the store's binding only (never from an entity or text).
+# Set by the dialogue engine from the store's binding only (never from an entity or text), for
+# rendering; actions read the binding itself (`verified_taxpayer`).
 TAXPAYER_SLOT = "taxpayer_id"
 LANGUAGE_SLOT = "language"
 LANGUAGE_CHOSEN_SLOT = "language_chosen"
 KIND_SLOT = "obligation_kind"
 KINDS = frozenset(ObligationKind)
+# Telegram sends exactly "/start TOKEN" for a t.me/<bot>?start=TOKEN link.
+START_COMMAND = re.compile(r"^/start(?:@\w+)?(?:\s+(\S+))?\s*$")
+# On channels where the sender id is the chat's only credential (the web chat makes it up in the
+# browser), a verified chat needs an id nobody can guess.
+MIN_PRIVATE_SENDER_LENGTH = {"rest": 32}
 # Channels the notifier delivers on; the web chat and the terminal cannot be reached later.
 DELIVERY_CHANNELS = ("sms", "email", "telegram")
 
@@ -50,23 +58,27 @@ class GminaFormValidation(FormValidationAction, ABC):  # type: ignore[misc]  # r
     def name(self) -> str: ...
 
 
-def verified_taxpayer(tracker: Tracker) -> int | None:
-    """The taxpayer this sender is bound to, or None: the only key to anyone's data."""
-    value = tracker.get_slot(TAXPAYER_SLOT)
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
+async def verified_taxpayer(tracker: Tracker) -> int | None:
+    """The taxpayer the store binds this sender to, or None: the only key to anyone's data.
+
+    Read from the store at every call, never from the `taxpayer_id` slot, which a request to
+    the action server can set to anything (and which an unbind would leave stale).
+    """
+    channel, sender_id = sender(tracker)
+    async with services.session() as session:
+        return await bound_taxpayer(session, channel, sender_id)
 
 
 async def verified_summary(tracker: Tracker) -> TaxpayerSummary | None:
-    taxpayer_id = verified_taxpayer(tracker)
-    if taxpayer_id is None:
-        return None
+    """What the sender may see about themselves, read through the store's binding."""
+    channel, sender_id = sender(tracker)
     async with services.session() as session:
-        return await taxpayer_summary(session, taxpayer_id)
+        return await bound_taxpayer_summary(session, channel, sender_id)
+
+
+def can_bind(channel: str, sender_id: str) -> bool:
+    """Whether a chat may be bound to a taxpayer at all (its sender id is hard to guess)."""
+    return len(sender_id) >= MIN_PRIVATE_SENDER_LENGTH.get(channel, 0)
 
 
 def sender(tracker: Tracker) -> tuple[str, str]:
@@ -74,6 +86,13 @@ def sender(tracker: Tracker) -> tuple[str, str]:
     channel's, as a Rasa server passes it."""
     channel, separator, sender_id = str(tracker.sender_id).partition(":")
     return (channel, sender_id) if separator else ("rest", channel)
+
+
+def turn_key(tracker: Tracker) -> str | None:
+    """The key under which this turn's writes happen once: Rasa's id of the latest message (our
+    engine puts the provider's message id there, or the conversation's id and version)."""
+    key = tracker.latest_message.get("message_id")
+    return str(key) if key else None
 
 
 def entity(tracker: Tracker, name: str) -> Any:

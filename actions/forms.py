@@ -33,9 +33,10 @@ from actions.common import (
     consumed,
     offer_verification,
     sender,
+    turn_key,
     verified_taxpayer,
 )
-from storage.conversations import create_case
+from storage.casework import create_case
 from storage.ledger import effective_due_date
 
 CONFIRM_SLOT = "form_confirmed"
@@ -196,7 +197,7 @@ class ActionStartForm(GminaAction):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[Event]:
         events = consumed(tracker, FORM_TYPE_SLOT)
-        if verified_taxpayer(tracker) is None:
+        if await verified_taxpayer(tracker) is None:
             offer_verification(dispatcher)
             return events
         form = FORMS.get(str(tracker.get_slot(FORM_TYPE_SLOT)))
@@ -327,7 +328,7 @@ class ActionSubmitForm(GminaAction):
         if form is None:
             return []
         reset = [SlotSet(slot, None) for slot in (*form.required_slots, *form.derived)]
-        taxpayer_id = verified_taxpayer(tracker)
+        taxpayer_id = await verified_taxpayer(tracker)
         if taxpayer_id is None:
             offer_verification(dispatcher)
             return reset
@@ -343,6 +344,7 @@ class ActionSubmitForm(GminaAction):
                 form.data(tracker),
                 channel,
                 services.current().now(),
+                turn_key=turn_key(tracker),
             )
             await session.commit()
         dispatcher.utter_message(response="utter_form_submitted", case_ref=case_ref)

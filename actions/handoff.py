@@ -9,7 +9,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions import services
 from actions.common import DomainDict, Event, GminaAction, event_time, sender, verified_taxpayer
-from storage.conversations import create_handoff_ticket
+from storage.casework import create_handoff_ticket
 
 LAST_TURNS = 12
 
@@ -37,12 +37,13 @@ class ActionHumanHandoff(GminaAction):
     ) -> list[Event]:
         channel, sender_id = sender(tracker)
         current = services.current()
+        taxpayer_id = await verified_taxpayer(tracker)
         async with services.session() as session:
             ticket_ref = await create_handoff_ticket(
                 session,
                 channel,
                 sender_id,
-                verified_taxpayer(tracker),
+                taxpayer_id,
                 last_turns(tracker),
                 current.now(),
             )

@@ -15,12 +15,13 @@ from datetime import date, datetime
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from kernel.clock import Clock, today_in_warsaw
+from kernel.errors import InternalError
 from kernel.settings import Settings
 from storage.balances import RateTableCache
 from storage.ledger import LedgerPolicy
 
 
-class NotConfigured(RuntimeError):
+class NotConfigured(InternalError):
     """An action ran before `actions.services.configure`."""
 
 

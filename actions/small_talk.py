@@ -21,7 +21,7 @@ from actions.common import (
     verified_summary,
 )
 from kernel.i18n import LANGUAGES
-from storage.conversations import bound_taxpayer
+from storage.bindings import bound_taxpayer
 
 
 class ActionGreet(GminaAction):

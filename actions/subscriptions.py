@@ -24,7 +24,7 @@ from actions.common import (
     sender,
     verified_taxpayer,
 )
-from storage.conversations import SUBSCRIPTION_CATEGORIES, set_subscription
+from storage.subscriptions import SUBSCRIPTION_CATEGORIES, set_subscription
 
 _CHANNEL_STEMS = {
     "sms": ("sms", "esemes", "смс"),
@@ -88,7 +88,7 @@ class ActionSubscribe(GminaAction):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[Event]:
-        taxpayer_id = verified_taxpayer(tracker)
+        taxpayer_id = await verified_taxpayer(tracker)
         if taxpayer_id is None:
             offer_verification(dispatcher)
             return []
@@ -109,7 +109,7 @@ class ActionUnsubscribe(GminaAction):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[Event]:
-        taxpayer_id = verified_taxpayer(tracker)
+        taxpayer_id = await verified_taxpayer(tracker)
         if taxpayer_id is None:
             offer_verification(dispatcher)
             return []

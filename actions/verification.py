@@ -25,18 +25,16 @@ from actions.common import (
     GminaAction,
     GminaFormValidation,
     sender,
+    turn_key,
     verified_summary,
 )
-from storage.conversations import (
-    TaxpayerSummary,
-    VerifyStatus,
-    taxpayer_summary,
-    verify_with_activation_code,
-)
+from storage.bindings import VerifyStatus, identified_taxpayers, verify_identified
+from storage.taxpayers import TaxpayerSummary, taxpayer_summary
 
 LINK_FORM = "link_account_form"
 IDENTIFIER_SLOT = "identifier"
 CODE_SLOT = "activation_code"
+IDENTIFIED_PREFIX = "taxpayers:"
 # Eight symbols, written with or without the dash the city prints: ABCD-EFGH.
 _CODE = re.compile(r"(?<![A-Za-z0-9])([A-Za-z0-9]{4})[\s-]?([A-Za-z0-9]{4})(?![A-Za-z0-9])")
 
@@ -49,6 +47,19 @@ def parse_identifier(text: str) -> str | None:
     if len(digits) == 10 and nip.is_valid(digits):
         return digits
     return None
+
+
+def identified_slot(taxpayer_ids: list[int]) -> str:
+    """The identifier slot's value: the taxpayers a PESEL or NIP named ("" for none)."""
+    return IDENTIFIED_PREFIX + ",".join(str(taxpayer_id) for taxpayer_id in taxpayer_ids)
+
+
+def identified_ids(value: str) -> list[int] | None:
+    """The taxpayer ids an identifier slot holds; None when it is not such a value."""
+    if not value.startswith(IDENTIFIED_PREFIX):
+        return None
+    listed = value.removeprefix(IDENTIFIED_PREFIX)
+    return [int(part) for part in listed.split(",")] if listed else []
 
 
 def parse_activation_code(text: str) -> str | None:
@@ -84,13 +95,17 @@ class ValidateLinkAccountForm(GminaFormValidation):
     def name(self) -> str:
         return f"validate_{LINK_FORM}"
 
-    def validate_identifier(
+    async def validate_identifier(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
         identifier = parse_identifier(str(value))
         if identifier is None:
             dispatcher.utter_message(response="utter_identifier_invalid")
-        return {IDENTIFIER_SLOT: identifier}
+            return {IDENTIFIER_SLOT: None}
+        # The form keeps whom the identifier named until the code comes, never the identifier.
+        async with services.session() as session:
+            taxpayer_ids = await identified_taxpayers(session, identifier)
+        return {IDENTIFIER_SLOT: identified_slot(taxpayer_ids)}
 
     def validate_activation_code(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
@@ -117,9 +132,12 @@ class ActionVerifyIdentity(GminaAction):
             return forget
         channel, sender_id = sender(tracker)
         now = services.current().now()
+        taxpayer_ids = identified_ids(str(identifier))
         async with services.session() as session:
-            outcome = await verify_with_activation_code(
-                session, str(identifier), str(code), channel, sender_id, now
+            if taxpayer_ids is None:  # a Rasa server whose form kept the identifier itself
+                taxpayer_ids = await identified_taxpayers(session, str(identifier))
+            outcome = await verify_identified(
+                session, taxpayer_ids, str(code), channel, sender_id, now, turn_key(tracker)
             )
             summary = (
                 await taxpayer_summary(session, outcome.taxpayer_id)

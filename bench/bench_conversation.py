@@ -59,9 +59,11 @@ from intents import NLU
 from kernel.clock import SystemClock, today_in_warsaw
 from kernel.settings import Settings, load_settings
 from storage.balances import load_rate_tables, taxpayer_balance
-from storage.conversations import create_link_token, load_conversation, taxpayer_summary
+from storage.bindings import create_link_token
+from storage.conversation_state import load_conversation
 from storage.db import create_engine, make_sessionmaker
 from storage.ledger import LedgerPolicy
+from storage.taxpayers import taxpayer_summary
 
 ROOT = Path(__file__).resolve().parent.parent
 TURN_TEXT = "ile mam do zapłaty?"

@@ -22,7 +22,8 @@ from kernel import jsonsafe
 from kernel.ratelimit import rate_limited
 from kernel.settings import Settings
 from kernel.webkeys import CLOCK, SESSIONS, SETTINGS
-from storage.conversations import LINK_TOKEN_TTL, UnknownTaxpayer, create_link_token
+from storage.bindings import LINK_TOKEN_TTL, create_link_token
+from storage.taxpayers import UnknownTaxpayer
 
 log = logging.getLogger(__name__)
 

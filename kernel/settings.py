@@ -194,6 +194,14 @@ class CitySettings(_Section):
         return stdnum_nip.compact(value)
 
 
+class ActionsSettings(_Section):
+    """`gmina actions`, the rasa-sdk action server for a city that runs Rasa."""
+
+    # The secret Rasa sends (endpoints.yml: `action_endpoint: {url, token}` adds `?token=…`, or
+    # an `Authorization: Bearer …` header); without it the server listens on loopback only.
+    server_token: str | None = None
+
+
 class LedgerSettings(_Section):
     """Tax rules that DOMAIN.md marks unconfirmed live here, not in code."""
 
@@ -267,6 +275,7 @@ class Settings(_Section):
     email: EmailSettings = EmailSettings()
     reminders: RemindersSettings = RemindersSettings()
     city: CitySettings = CitySettings()
+    actions: ActionsSettings = ActionsSettings()
     ledger: LedgerSettings = LedgerSettings()
     retention: RetentionSettings = RetentionSettings()
     nlu: NluSettings = NluSettings()

@@ -1,8 +1,9 @@
 """Tables of the conversation: chat state, verified residents, audit trail, cases, hand-offs.
 
 Defined on `storage.models.Base`, so that one metadata (and Alembic) sees every table; the
-functions that read and write them are in `storage.conversations`. A chat bound to a taxpayer is a
-`contacts` row whose `kind` is the channel name and whose `value` is the sender id.
+functions that read and write them are one module per aggregate: `storage.conversation_state`,
+`storage.bindings`, `storage.casework`, `storage.subscriptions`, `storage.audit`. A chat bound to
+a taxpayer is a `contacts` row whose `kind` is the channel name and whose `value` is the sender id.
 """
 
 from __future__ import annotations
@@ -10,16 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import (
-    JSON,
-    Boolean,
-    ForeignKey,
-    Index,
-    Integer,
-    String,
-    UniqueConstraint,
-    text,
-)
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from storage.models import Base, Contact, Id, UtcDateTime
@@ -55,6 +47,23 @@ class Conversation(Base):
         ForeignKey("taxpayers.id", ondelete="SET NULL"), index=True
     )
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    # Who is running a turn of this conversation, until when: turns of one sender take turns
+    # across processes (storage.conversation_state.claim_conversation).
+    lease_owner: Mapped[str | None] = mapped_column(String(32))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class AnsweredInbound(Base):
+    """A provider's message already answered, with its replies: a redelivery gets them again."""
+
+    __tablename__ = "inbound_messages"
+    __table_args__ = (UniqueConstraint("conversation_id", "message_id"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"))
+    message_id: Mapped[str] = mapped_column(String(128))
+    replies: Mapped[list[Any]] = mapped_column(JSON)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
 
 
 class LinkToken(Base):
@@ -107,6 +116,8 @@ class VerificationAttempt(Base):
     checked: Mapped[bool] = mapped_column(Boolean)
     # The taxpayer the identifier named, if any: limits guessing one code from many senders.
     taxpayer_id: Mapped[int | None] = mapped_column(ForeignKey("taxpayers.id", ondelete="SET NULL"))
+    # The turn that made the attempt: a turn run again counts it once.
+    turn_key: Mapped[str | None] = mapped_column(String(160), unique=True)
 
 
 class AuditEntry(Base):
@@ -140,6 +151,8 @@ class Case(Base):
     channel: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    # The turn that filed it: a turn run again files nothing more.
+    turn_key: Mapped[str | None] = mapped_column(String(160), unique=True)
 
 
 class RefSequence(Base):

@@ -24,7 +24,7 @@ from bot.cli import main
 from bot.web import init_app
 from kernel.clock import FrozenClock
 from kernel.settings import Settings
-from storage.conversations import create_link_token
+from storage.bindings import create_link_token
 from storage.models import Obligation, Payment, Taxpayer
 from tests.conftest import Store
 from tests.resident_helpers import add_taxpayer

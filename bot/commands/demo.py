@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.commands.common import settings_from, with_store
 from kernel.clock import SystemClock, today_in_warsaw
-from storage.conversations import IssuedToken, create_link_token
+from storage.bindings import IssuedToken, create_link_token
 from storage.demo import (
     DEMO_SAMPLE_REF,
     DemoSummary,

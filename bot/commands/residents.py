@@ -10,13 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.commands.common import settings_from, with_store
 from bot.portal import MAX_TTL_MINUTES, telegram_start_link
 from kernel.clock import SystemClock
-from storage.conversations import (
-    LINK_TOKEN_TTL,
-    IssuedToken,
-    UnknownTaxpayer,
-    create_link_token,
-    issue_activation_code,
-)
+from storage.bindings import LINK_TOKEN_TTL, IssuedToken, create_link_token, issue_activation_code
+from storage.taxpayers import UnknownTaxpayer
 
 STAFF_ACTOR = "staff:cli"
 

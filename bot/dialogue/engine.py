@@ -10,10 +10,17 @@
     → actions run in process by rasa-sdk's ActionExecutor, on the JSON a Rasa server sends
     → their events applied (SlotSet, ActiveLoop, FollowupAction, Restarted, …)
     → responses rendered by kernel.i18n in the conversation's language
-    save the conversation; when another process saved it first, the turn is done again.
+    save the conversation with its version check, releasing the lease
 
-Turns of one sender are serialised within a process; across processes the store's version check
-decides. The store is read and written in short sessions: none is held while an action runs.
+Turns of one sender are serialised within a process by a lock, and across processes by a short
+lease on the conversation's row (claimed with a conditional UPDATE; a turn in another process
+waits, holding no connection, until it is released or expires). A turn may still run twice: its
+lease expired, or the database dropped its connection and the turn is retried once. So every side
+effect an action writes is idempotent under the turn's key (the provider's message id, else the
+conversation's id and version at load), which actions read as Rasa's
+`tracker.latest_message["message_id"]`; and a provider's message answered before (a webhook
+redelivered) gets its first replies again without a turn. The store is read and written in short
+sessions: none is held while an action runs.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import uuid
 import weakref
 from collections.abc import Mapping
 from datetime import datetime
@@ -33,7 +41,13 @@ from rasa_sdk.executor import ActionExecutor
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from actions.common import LANGUAGE_CHOSEN_SLOT, LANGUAGE_SLOT, TAXPAYER_SLOT
+from actions.common import (
+    LANGUAGE_CHOSEN_SLOT,
+    LANGUAGE_SLOT,
+    START_COMMAND,
+    TAXPAYER_SLOT,
+    can_bind,
+)
 from actions.verification import LINK_FORM
 from bot.dialogue import policy
 from bot.dialogue.domain import REQUESTED_SLOT, Domain
@@ -44,28 +58,33 @@ from bot.dialogue.state import DialogueState, Event
 from kernel import jsonsafe
 from kernel.clock import Clock
 from kernel.i18n import LANGUAGES
-from storage.conversations import (
+from kernel.redact import mask_pesel_everywhere, mask_secrets
+from storage.bindings import bound_taxpayer, redeem_link_token
+from storage.conversation_state import (
+    AnsweredMessage,
     ConversationConflict,
     ConversationState,
-    bound_taxpayer,
-    load_conversation,
-    redeem_link_token,
+    claim_conversation,
+    earlier_replies,
+    release_conversation,
     save_conversation,
 )
 
 log = logging.getLogger(__name__)
 
 SAVE_ATTEMPTS = 3
+# A turn whose connection the database dropped runs once more.
+DISCONNECT_RETRIES = 1
+# Waiting for another process's turn of the same sender: first pause and longest, in seconds.
+LEASE_POLL_FIRST = 0.005
+LEASE_POLL_MAX = 0.1
 # Followups one message may chain (an action → a form → its submission …).
 MAX_ACTIONS_PER_TURN = 10
-# Telegram sends exactly "/start TOKEN" for a t.me/<bot>?start=TOKEN link.
-_START = re.compile(r"^/start(?:@\w+)?(?:\s+(\S+))?\s*$")
 # A button's payload, Rasa style: /intent or /intent{"entity": "value"}.
 _PAYLOAD = re.compile(r"^/(\w+)(\{.*\})?$", re.DOTALL)
-# On channels where the sender id is the chat's only credential (the web chat makes it up in the
-# browser), a verified chat needs an id nobody can guess.
-MIN_PRIVATE_SENDER_LENGTH = {"rest": 32}
 REDACTED = "***"
+# A verification form not answered for this long is closed at the next message.
+ABANDONED_AFTER_SECONDS = 15 * 60
 
 
 class Understanding(Protocol):
@@ -126,40 +145,81 @@ class DialogueEngine:
         if lock is None:
             lock = self._locks[key] = asyncio.Lock()
         async with lock:
-            attempt = 1
+            owner = uuid.uuid4().hex
+            conflicts = dropped = 0
             while True:
-                conversation = await self._load(*key)
-                turn = Turn(self, message, conversation)
-                replies = await turn.run()
-                conversation.state = turn.state.dump()
-                conversation.language = turn.state.language
                 try:
-                    async with self.sessions() as session:
-                        await save_conversation(session, conversation, self.clock.now())
-                        await session.commit()
-                    return replies
+                    return await self._attempt(message, owner)
                 except ConversationConflict:
-                    if attempt == SAVE_ATTEMPTS:
+                    # Only when a turn outlived its lease and another process took it over.
+                    conflicts += 1
+                    if conflicts == SAVE_ATTEMPTS:
                         raise
                     log.warning("conversation on %s saved meanwhile; turn redone", message.channel)
-                    attempt += 1
+                except DBAPIError as exc:
+                    # The database dropped the connection (it restarted, or an administrator
+                    # ended it): the pool renews its connections, and the turn runs once more;
+                    # its side effects are idempotent under the turn's key.
+                    if not exc.connection_invalidated or dropped == DISCONNECT_RETRIES:
+                        raise
+                    dropped += 1
+                    log.warning("the store dropped a connection; turn on %s redone", key[0])
 
-    async def _load(self, channel: str, sender_id: str) -> ConversationState:
-        """The conversation, read again once when the database had dropped the pooled connection
-        (it restarted): the pool renews every connection then, and the turn has done nothing yet.
-        This is the pool's disconnect handling in place of pinging each connection before use."""
+    async def _attempt(self, message: InboundMessage, owner: str) -> list[OutboundMessage]:
+        conversation = await self._claim(message.channel, message.sender_id, owner)
+        try:
+            if message.message_id is not None:
+                async with self.sessions() as session:
+                    earlier = await earlier_replies(session, conversation, message.message_id)
+                if earlier is not None:
+                    await self._release(conversation)
+                    return [_outbound(message.sender_id, reply) for reply in earlier]
+            turn = Turn(self, message, conversation)
+            replies = await turn.run()
+            # No PESEL at rest, wherever a turn put one (an entity, a slot, a text).
+            conversation.state = mask_pesel_everywhere(turn.state.dump())
+            conversation.language = turn.state.language
+            answered = (
+                AnsweredMessage(message.message_id, [_reply_json(reply) for reply in replies])
+                if message.message_id is not None
+                else None
+            )
+            async with self.sessions() as session:
+                await save_conversation(session, conversation, self.clock.now(), answered)
+                await session.commit()
+            return replies
+        except BaseException:
+            await self._release(conversation)
+            raise
+
+    async def _claim(self, channel: str, sender_id: str, owner: str) -> ConversationState:
+        """The conversation, leased to this turn; waits while a turn in another process has it.
+
+        No connection is held while waiting: each try is its own short transaction.
+        """
+        delay = LEASE_POLL_FIRST
+        while True:
+            async with self.sessions() as session:
+                claimed = await claim_conversation(
+                    session, channel, sender_id, owner, self.clock.now()
+                )
+                await session.commit()
+            if claimed is not None:
+                return claimed
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, LEASE_POLL_MAX)
+
+    async def _release(self, conversation: ConversationState) -> None:
+        """Give the lease back after a failed turn; when even that fails, it expires."""
         try:
             async with self.sessions() as session:
-                return await load_conversation(session, channel, sender_id)
-        except DBAPIError as exc:
-            if not exc.connection_invalidated:
-                raise
-            log.warning("the store had dropped a connection; reading the conversation again")
-        async with self.sessions() as session:
-            return await load_conversation(session, channel, sender_id)
+                await release_conversation(session, conversation)
+                await session.commit()
+        except DBAPIError:
+            log.warning("could not release a conversation's lease; it expires by itself")
 
     def can_bind(self, channel: str, sender_id: str) -> bool:
-        return len(sender_id) >= MIN_PRIVATE_SENDER_LENGTH.get(channel, 0)
+        return can_bind(channel, sender_id)
 
 
 class Turn:
@@ -180,6 +240,12 @@ class Turn:
             self.state.slots[LANGUAGE_SLOT] = hint
         # The binding in the store, never a slot value from before, says who the sender is.
         self.state.slots[TAXPAYER_SLOT] = conversation.taxpayer_id
+        self._close_abandoned_verification()
+        self.key = (
+            f"{message.channel}:{message.message_id}"
+            if message.message_id is not None
+            else f"conversation:{conversation.id}:{conversation.version}"
+        )
         self.parse: Mapping[str, Any] = {}
         self.replies: list[OutboundMessage] = []
 
@@ -187,9 +253,20 @@ class Turn:
     def timestamp(self) -> float:
         return self.now.timestamp()
 
+    def _close_abandoned_verification(self) -> None:
+        """A verification form left unanswered for a while is closed, its answers forgotten."""
+        if self.state.active_loop_name != LINK_FORM or not self.state.events:
+            return
+        last = self.state.events[-1].get("timestamp")
+        if isinstance(last, int | float) and self.timestamp - last < ABANDONED_AFTER_SECONDS:
+            return
+        self.state.active_loop = {}
+        for slot in (*self.domain.required_slots(LINK_FORM), REQUESTED_SLOT):
+            self.state.slots[slot] = None
+
     async def run(self) -> list[OutboundMessage]:
         text = self.message.text.strip()
-        start = _START.match(text)
+        start = START_COMMAND.match(text)
         if start:
             await self._start(start.group(1))
         else:
@@ -240,11 +317,14 @@ class Turn:
             self.state.active_loop_name == LINK_FORM
             and self.state.requested_slot in policy.SENSITIVE_SLOTS
         )
+        text = parse.get("text")
         latest = {
-            "text": REDACTED if secret else parse.get("text"),
+            "text": REDACTED if secret else mask_secrets(text) if isinstance(text, str) else text,
             "intent": parse.get("intent"),
-            "entities": [] if secret else list(parse.get("entities", [])),
+            "entities": [] if secret else mask_pesel_everywhere(list(parse.get("entities", []))),
             "intent_ranking": list(parse.get("intent_ranking", []))[:5],
+            # Rasa's id of the message; here the turn's key, under which side effects happen once.
+            "message_id": self.key,
         }
         self.state.latest_message = latest
         self.state.add(
@@ -415,7 +495,9 @@ class Turn:
         call = action_call(self.domain, name, self.state, self.sender, self.channel, extra_events)
         try:
             result = await self.engine.executor.run(call)
-        except Exception:
+        except Exception as exc:
+            if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+                raise  # the whole turn is retried
             log.exception("action %s failed", name)
             self.utter("utter_error")
             return []
@@ -492,3 +574,16 @@ class Turn:
 
 def _button_json(button: Button) -> dict[str, str]:
     return {"title": button.title, "payload": button.payload}
+
+
+def _reply_json(reply: OutboundMessage) -> dict[str, Any]:
+    return {
+        "text": reply.text,
+        "buttons": [_button_json(button) for button in reply.buttons],
+        "image": reply.image,
+    }
+
+
+def _outbound(recipient_id: str, reply: Mapping[str, Any]) -> OutboundMessage:
+    buttons = tuple(Button(b["title"], b["payload"]) for b in reply.get("buttons", []))
+    return OutboundMessage(recipient_id, reply["text"], buttons, reply.get("image"))

@@ -12,13 +12,16 @@ class InboundMessage:
     """One message from a sender; `(channel, sender_id)` names the conversation.
 
     `metadata` may carry `language`: a hint for a new conversation (a page's language, Telegram's
-    `language_code`, `gmina chat --lang`).
+    `language_code`, `gmina chat --lang`). `message_id` is the provider's id of the message (a
+    Telegram update, a Twilio MessageSid) where it has one: a redelivery of it gets the first
+    answer again, and the turn is not run twice.
     """
 
     channel: str
     sender_id: str
     text: str
     metadata: Mapping[str, Any] = field(default_factory=dict)
+    message_id: str | None = None
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from typing import Any
 
 from actions.forms import CONFIRM_SLOT
 from actions.verification import CODE_SLOT, IDENTIFIER_SLOT, LINK_FORM, parse_identifier
-from storage.conversations import looks_like_activation_code
+from storage.bindings import looks_like_activation_code
 
 RULES: dict[str, str] = {
     "greet": "action_greet",

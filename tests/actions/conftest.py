@@ -12,8 +12,11 @@ from actions import services
 from actions.services import Services
 from bot.dialogue.domain import DOMAIN_PATH
 from kernel.clock import FrozenClock
+from storage.bindings import redeem_link_token
 from tests.conftest import Store
-from tests.conversation_helpers import NOW, settings_for
+from tests.conversation_helpers import NOW, add_resident, link_token, settings_for
+
+SENDER = "rest:web-0123456789abcdef0123456789abcdef"
 
 
 @pytest.fixture
@@ -36,7 +39,7 @@ def make_tracker(
     entities: list[dict[str, Any]] | None = None,
     events: list[dict[str, Any]] | None = None,
     active_loop: str | None = None,
-    sender_id: str = "rest:web-0123456789abcdef0123456789abcdef",
+    sender_id: str = SENDER,
 ) -> Tracker:
     """A tracker built by hand, as rasa-sdk's own tests build theirs."""
     return Tracker(
@@ -49,3 +52,14 @@ def make_tracker(
         {"name": active_loop} if active_loop else {},
         "action_listen",
     )
+
+
+async def add_bound_resident(store: Store) -> int:
+    """Anna Nowak, with the trackers' default sender bound to her: actions read the binding."""
+    taxpayer_id = await add_resident(store)
+    channel, _, sender_id = SENDER.partition(":")
+    async with store.sessions() as session:
+        bound = await redeem_link_token(session, await link_token(store), channel, sender_id, NOW)
+        await session.commit()
+    assert bound == taxpayer_id
+    return taxpayer_id

@@ -28,8 +28,9 @@ from actions.verification import (
     parse_identifier,
 )
 from storage.balances import balance_to_json, taxpayer_balance
-from storage.conversations import bound_taxpayer, issue_activation_code, list_cases
-from tests.actions.conftest import make_tracker
+from storage.bindings import bound_taxpayer, issue_activation_code
+from storage.casework import list_cases
+from tests.actions.conftest import add_bound_resident, make_tracker
 from tests.conftest import Store
 from tests.conversation_helpers import NOW, TAXPAYER_REF, TODAY, add_resident
 from tests.resident_helpers import OTHER_PESEL, PESEL
@@ -65,7 +66,7 @@ async def test_an_unverified_sender_gets_the_offer_to_verify_and_nothing_else(
 async def test_the_balance_per_kind_adds_up_the_ledger_figures(
     store: Store, configured: Services, domain: dict[str, Any]
 ) -> None:
-    taxpayer_id = await add_resident(store)
+    taxpayer_id = await add_bound_resident(store)
     async with store.sessions() as session:
         balance = await taxpayer_balance(session, TAXPAYER_REF, TODAY, configured.ledger_policy)
     assert balance is not None
@@ -90,7 +91,7 @@ async def test_the_balance_per_kind_adds_up_the_ledger_figures(
 async def test_a_kind_asked_for_is_answered_per_instalment_and_the_slot_reset(
     store: Store, configured: Services, domain: dict[str, Any]
 ) -> None:
-    taxpayer_id = await add_resident(store)
+    taxpayer_id = await add_bound_resident(store)
     dispatcher = CollectingDispatcher()
     tracker = make_tracker({"taxpayer_id": taxpayer_id, "obligation_kind": "dog_fee"})
     events = await ActionCheckBalance().run(dispatcher, tracker, domain)
@@ -105,7 +106,7 @@ async def test_a_kind_asked_for_is_answered_per_instalment_and_the_slot_reset(
 async def test_pay_takes_what_is_due_and_the_reminded_obligation_first(
     store: Store, configured: Services
 ) -> None:
-    taxpayer_id = await add_resident(store)
+    taxpayer_id = await add_bound_resident(store)
     statement = await load_statement(make_tracker({"taxpayer_id": taxpayer_id}))
     assert statement is not None
     due = [row["obligation_ref"] for row in rows_to_pay(statement, None, None)]
@@ -124,7 +125,7 @@ async def test_pay_takes_what_is_due_and_the_reminded_obligation_first(
 async def test_pay_gives_transfer_details_and_forgets_the_reminder(
     store: Store, configured: Services, domain: dict[str, Any]
 ) -> None:
-    taxpayer_id = await add_resident(store)
+    taxpayer_id = await add_bound_resident(store)
     dispatcher = CollectingDispatcher()
     tracker = make_tracker(
         {"taxpayer_id": taxpayer_id, "last_reminder_obligation_ref": "WF-2027-2"}
@@ -265,7 +266,7 @@ async def test_verification_rejects_alike_and_binds_on_the_right_code(
 async def test_start_form_asks_which_form_or_starts_it(
     store: Store, configured: Services, domain: dict[str, Any]
 ) -> None:
-    taxpayer_id = await add_resident(store)
+    taxpayer_id = await add_bound_resident(store)
     dispatcher = CollectingDispatcher()
     tracker = make_tracker({"taxpayer_id": taxpayer_id, "form_type": "installments"})
     events = await ActionStartForm().run(dispatcher, tracker, domain)
@@ -284,7 +285,7 @@ async def test_start_form_asks_which_form_or_starts_it(
 async def test_a_confirmed_form_is_filed_as_a_case_of_the_taxpayer(
     store: Store, configured: Services, domain: dict[str, Any]
 ) -> None:
-    taxpayer_id = await add_resident(store)
+    taxpayer_id = await add_bound_resident(store)
     slots = {"taxpayer_id": taxpayer_id, "purpose": "kredyt", "form_confirmed": True}
     events_so_far = [{"event": "active_loop", "name": "no_arrears_certificate_form"}]
     dispatcher = CollectingDispatcher()

@@ -15,14 +15,10 @@ import pytest
 import sqlalchemy as sa
 
 from kernel.i18n import format_money, render
+from storage.bindings import create_link_token, issue_activation_code
+from storage.casework import list_cases
 from storage.conversation_models import Conversation
-from storage.conversations import (
-    create_link_token,
-    issue_activation_code,
-    list_cases,
-    load_conversation,
-    save_conversation,
-)
+from storage.conversation_state import load_conversation, save_conversation
 from tests.conftest import Store
 from tests.conversation_helpers import (
     NOW,

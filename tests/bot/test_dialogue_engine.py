@@ -17,9 +17,9 @@ from bot.cli import main
 from bot.dialogue import DialogueEngine, InboundMessage, policy
 from bot.dialogue.render import render_message
 from kernel.clock import FrozenClock
-from storage import conversations
+from storage import bindings
+from storage.bindings import issue_activation_code
 from storage.conversation_models import Conversation
-from storage.conversations import issue_activation_code
 from storage.db import sync_url
 from tests.conftest import Store
 from tests.conversation_helpers import NOW, TAXPAYER_REF, add_resident, link_token, settings_for
@@ -33,8 +33,8 @@ async def _engine(store: Store) -> DialogueEngine:
 
 
 async def test_turns_of_one_sender_in_two_processes_are_all_kept(store: Store) -> None:
-    # Two engines share a store as two `gmina run` processes would; a turn that loses the race
-    # to save is done again on the state the other saved.
+    # Two engines share a store as two `gmina run` processes would; the conversation's lease
+    # makes one turn wait for the other, and it runs on the state the other saved.
     first, second = await _engine(store), await _engine(store)
     sender = "web-0123456789abcdef0123456789abcdef"
     replies = await asyncio.gather(
@@ -113,7 +113,7 @@ async def test_a_code_the_classifier_takes_for_a_request_still_verifies(
     engine = await _engine(store)
     await add_resident(store)
     drawn = iter("MENU73L7")
-    monkeypatch.setattr(conversations.secrets, "choice", lambda _alphabet: next(drawn))
+    monkeypatch.setattr(bindings.secrets, "choice", lambda _alphabet: next(drawn))
     async with store.sessions() as session:
         assert await issue_activation_code(session, TAXPAYER_REF, NOW) == "MENU-73L7"
         await session.commit()

@@ -13,7 +13,7 @@ from click.testing import CliRunner, Result
 
 from bot.cli import main
 from kernel.clock import SystemClock
-from storage.conversations import redeem_link_token
+from storage.bindings import redeem_link_token
 from storage.models import Base, Obligation, Payment, Taxpayer
 from tests.conftest import Store
 from tests.storage.test_import_races import taxpayer_rows

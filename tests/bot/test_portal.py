@@ -8,7 +8,7 @@ from aiohttp.test_utils import TestClient
 from bot.web import init_app
 from kernel.clock import FrozenClock
 from kernel.settings import Settings
-from storage.conversations import redeem_link_token
+from storage.bindings import redeem_link_token
 from tests.conftest import Store
 from tests.resident_helpers import add_taxpayer
 
@@ -112,7 +112,7 @@ async def test_the_portal_gets_a_token_that_binds_a_chat(
         taxpayer_id = await redeem_link_token(session, body["token"], "telegram", "9", NOW)
         assert taxpayer_id is not None
         later = NOW + timedelta(minutes=1)
-        assert await redeem_link_token(session, body["token"], "telegram", "9", later) is None
+        assert await redeem_link_token(session, body["token"], "telegram", "10", later) is None
 
 
 async def test_without_a_bot_name_there_is_no_telegram_link(

@@ -5,7 +5,7 @@ from click.testing import CliRunner, Result
 
 from bot.cli import main
 from kernel.clock import SystemClock
-from storage.conversations import bound_taxpayer, redeem_link_token, verify_with_activation_code
+from storage.bindings import bound_taxpayer, redeem_link_token, verify_with_activation_code
 from tests.conftest import Store
 from tests.resident_helpers import PESEL, add_taxpayer
 

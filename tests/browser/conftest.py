@@ -37,7 +37,7 @@ from bot.web import init_app
 from kernel.clock import FrozenClock
 from kernel.settings import Settings
 from kernel.webkeys import SESSIONS
-from storage.conversations import create_link_token
+from storage.bindings import create_link_token
 from storage.demo import DEMO_SAMPLE_REF, load_demo
 from tests.conftest import _require_engine, reset_store
 

@@ -8,15 +8,30 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage import conversations as conv
+from storage import bindings
+from storage.bindings import (
+    TAXPAYER_FAILURE_LIMIT,
+    VerifyOutcome,
+    VerifyStatus,
+    bound_taxpayer,
+    create_link_token,
+    issue_activation_code,
+    redeem_link_token,
+    taxpayer_by_phone,
+    unbind,
+    verify_with_activation_code,
+)
+from storage.casework import create_case, create_handoff_ticket, get_case, list_cases
 from storage.conversation_models import AuditEntry, Conversation, LinkToken, VerificationAttempt
-from storage.conversations import (
+from storage.conversation_state import (
     ConversationConflict,
     ConversationState,
-    UnknownTaxpayer,
-    VerifyStatus,
+    load_conversation,
+    save_conversation,
 )
 from storage.models import Contact
+from storage.subscriptions import list_subscriptions, set_subscription
+from storage.taxpayers import TaxpayerSummary, UnknownTaxpayer, taxpayer_summary
 from tests.conftest import Store
 from tests.resident_helpers import NIP, OTHER_PESEL, PESEL, add_taxpayer
 
@@ -41,25 +56,23 @@ async def _bindings(session: AsyncSession, channel: str, sender: str) -> list[tu
 
 async def test_a_link_token_works_once(session: AsyncSession) -> None:
     taxpayer_id = await add_taxpayer(session)
-    issued = await conv.create_link_token(session, "T-0001", NOW, issued_by="staff:test")
+    issued = await create_link_token(session, "T-0001", NOW, issued_by="staff:test")
     assert len(issued.token) >= 32
     assert issued.expires_at == NOW + timedelta(minutes=30)
     stored = await session.scalar(sa.select(LinkToken.token_hash))
     assert stored == hashlib.sha256(issued.token.encode()).hexdigest()
 
-    assert (
-        await conv.redeem_link_token(session, issued.token, "telegram", "111", NOW) == taxpayer_id
-    )
-    assert await conv.redeem_link_token(session, issued.token, "telegram", "222", NOW) is None
-    assert await conv.bound_taxpayer(session, "telegram", "222") is None
+    assert await redeem_link_token(session, issued.token, "telegram", "111", NOW) == taxpayer_id
+    assert await redeem_link_token(session, issued.token, "telegram", "222", NOW) is None
+    assert await bound_taxpayer(session, "telegram", "222") is None
 
 
 async def test_an_expired_link_token_is_refused(session: AsyncSession) -> None:
     await add_taxpayer(session)
-    issued = await conv.create_link_token(session, "T-0001", NOW, ttl=timedelta(minutes=5))
+    issued = await create_link_token(session, "T-0001", NOW, ttl=timedelta(minutes=5))
     later = NOW + timedelta(minutes=5)
-    assert await conv.redeem_link_token(session, issued.token, "rest", "web-1", later) is None
-    assert await conv.bound_taxpayer(session, "rest", "web-1") is None
+    assert await redeem_link_token(session, issued.token, "rest", "web-1", later) is None
+    assert await bound_taxpayer(session, "rest", "web-1") is None
     refused = [row for row in await _audit_rows(session) if row.action == "link_token.refused"]
     assert [row.details["reason"] for row in refused] == ["expired"]
 
@@ -68,10 +81,10 @@ async def test_unknown_and_used_tokens_are_told_apart_only_in_the_audit(
     session: AsyncSession,
 ) -> None:
     await add_taxpayer(session)
-    issued = await conv.create_link_token(session, "T-0001", NOW)
-    await conv.redeem_link_token(session, issued.token, "rest", "a", NOW)
-    assert await conv.redeem_link_token(session, issued.token, "rest", "b", NOW) is None
-    assert await conv.redeem_link_token(session, "no-such-token", "rest", "b", NOW) is None
+    issued = await create_link_token(session, "T-0001", NOW)
+    await redeem_link_token(session, issued.token, "rest", "a", NOW)
+    assert await redeem_link_token(session, issued.token, "rest", "b", NOW) is None
+    assert await redeem_link_token(session, "no-such-token", "rest", "b", NOW) is None
     audit = await _audit_rows(session)
     refused = [row.details["reason"] for row in audit if row.action == "link_token.refused"]
     assert refused == ["used", "unknown"]
@@ -80,15 +93,15 @@ async def test_unknown_and_used_tokens_are_told_apart_only_in_the_audit(
 
 async def test_a_link_token_for_an_unknown_ref_raises(session: AsyncSession) -> None:
     with pytest.raises(UnknownTaxpayer):
-        await conv.create_link_token(session, "NOPE", NOW)
+        await create_link_token(session, "NOPE", NOW)
 
 
 async def test_redeeming_binds_the_chat_and_audits_it(session: AsyncSession) -> None:
     taxpayer_id = await add_taxpayer(session)
-    issued = await conv.create_link_token(session, "T-0001", NOW, issued_by="portal")
-    await conv.redeem_link_token(session, f" {issued.token}\n", "telegram", "4242", NOW)
+    issued = await create_link_token(session, "T-0001", NOW, issued_by="portal")
+    await redeem_link_token(session, f" {issued.token}\n", "telegram", "4242", NOW)
     assert await _bindings(session, "telegram", "4242") == [(taxpayer_id, "link_token")]
-    assert await conv.bound_taxpayer(session, "telegram", "4242") == taxpayer_id
+    assert await bound_taxpayer(session, "telegram", "4242") == taxpayer_id
     actions = [(row.actor, row.action, row.taxpayer_id) for row in await _audit_rows(session)]
     assert actions == [
         ("portal", "link_token.issued", taxpayer_id),
@@ -100,8 +113,8 @@ async def test_a_chat_bound_to_another_taxpayer_is_rebound(session: AsyncSession
     first = await add_taxpayer(session, "T-0001")
     second = await add_taxpayer(session, "T-0002", pesel=OTHER_PESEL)
     for ref in ("T-0001", "T-0001", "T-0002"):
-        issued = await conv.create_link_token(session, ref, NOW)
-        await conv.redeem_link_token(session, issued.token, "telegram", "77", NOW)
+        issued = await create_link_token(session, ref, NOW)
+        await redeem_link_token(session, issued.token, "telegram", "77", NOW)
     assert await _bindings(session, "telegram", "77") == [(second, "link_token")]
     unbound = [
         row.taxpayer_id for row in await _audit_rows(session) if row.action == "chat.unbound"
@@ -111,20 +124,20 @@ async def test_a_chat_bound_to_another_taxpayer_is_rebound(session: AsyncSession
 
 async def test_unbind_forgets_the_chat(session: AsyncSession) -> None:
     taxpayer_id = await add_taxpayer(session)
-    issued = await conv.create_link_token(session, "T-0001", NOW)
-    await conv.redeem_link_token(session, issued.token, "rest", "web-1", NOW)
-    assert await conv.unbind(session, "rest", "web-1", NOW) == taxpayer_id
-    assert await conv.bound_taxpayer(session, "rest", "web-1") is None
-    assert await conv.unbind(session, "rest", "web-1", NOW) is None
+    issued = await create_link_token(session, "T-0001", NOW)
+    await redeem_link_token(session, issued.token, "rest", "web-1", NOW)
+    assert await unbind(session, "rest", "web-1", NOW) == taxpayer_id
+    assert await bound_taxpayer(session, "rest", "web-1") is None
+    assert await unbind(session, "rest", "web-1", NOW) is None
 
 
 async def test_taxpayer_by_phone_needs_exactly_one_holder(session: AsyncSession) -> None:
     taxpayer_id = await add_taxpayer(session, "T-0001", phone="+48601000001")
     await add_taxpayer(session, "T-0002", pesel=OTHER_PESEL, phone="+48601000002")
     await add_taxpayer(session, "T-0003", pesel=None, nip=NIP, phone="+48601000002")
-    assert await conv.taxpayer_by_phone(session, "+48601000001") == taxpayer_id
-    assert await conv.taxpayer_by_phone(session, "+48601000002") is None
-    assert await conv.taxpayer_by_phone(session, "+48601000009") is None
+    assert await taxpayer_by_phone(session, "+48601000001") == taxpayer_id
+    assert await taxpayer_by_phone(session, "+48601000002") is None
+    assert await taxpayer_by_phone(session, "+48601000009") is None
 
 
 # --- activation codes ----------------------------------------------------------------------------
@@ -132,24 +145,24 @@ async def test_taxpayer_by_phone_needs_exactly_one_holder(session: AsyncSession)
 
 async def test_the_right_activation_code_verifies(session: AsyncSession) -> None:
     taxpayer_id = await add_taxpayer(session)
-    code = await conv.issue_activation_code(session, "T-0001", NOW)
+    code = await issue_activation_code(session, "T-0001", NOW)
     assert re.fullmatch(r"[A-HJ-NP-Z2-9]{4}-[A-HJ-NP-Z2-9]{4}", code)
     typed = code.lower().replace("-", " ")
-    outcome = await conv.verify_with_activation_code(
+    outcome = await verify_with_activation_code(
         session, "440 514 01359", typed, "rest", "web-1", NOW
     )
-    assert outcome == conv.VerifyOutcome(VerifyStatus.VERIFIED, taxpayer_id)
+    assert outcome == VerifyOutcome(VerifyStatus.VERIFIED, taxpayer_id)
     assert await _bindings(session, "rest", "web-1") == [(taxpayer_id, "activation_code")]
 
 
 async def test_a_nip_verifies_and_a_new_code_replaces_the_old(session: AsyncSession) -> None:
     taxpayer_id = await add_taxpayer(session, pesel=None, nip=NIP)
-    old = await conv.issue_activation_code(session, "T-0001", NOW)
-    new = await conv.issue_activation_code(session, "T-0001", NOW)
+    old = await issue_activation_code(session, "T-0001", NOW)
+    new = await issue_activation_code(session, "T-0001", NOW)
     assert old != new
-    refused = await conv.verify_with_activation_code(session, NIP, old, "rest", "a", NOW)
+    refused = await verify_with_activation_code(session, NIP, old, "rest", "a", NOW)
     assert refused.status is VerifyStatus.REJECTED
-    outcome = await conv.verify_with_activation_code(session, f"PL{NIP}", new, "rest", "a", NOW)
+    outcome = await verify_with_activation_code(session, f"PL{NIP}", new, "rest", "a", NOW)
     assert outcome.taxpayer_id == taxpayer_id
 
 
@@ -157,44 +170,42 @@ async def test_a_wrong_code_and_an_unknown_pesel_look_alike(
     session: AsyncSession, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     await add_taxpayer(session)
-    await conv.issue_activation_code(session, "T-0001", NOW)
+    await issue_activation_code(session, "T-0001", NOW)
     hashed: list[str] = []
-    real_hash = conv._code_hash
+    real_hash = bindings._code_hash
 
     def counting_hash(salt: str, code: str) -> str:
         hashed.append(salt)
         return real_hash(salt, code)
 
-    monkeypatch.setattr(conv, "_code_hash", counting_hash)
-    wrong_code = await conv.verify_with_activation_code(
-        session, PESEL, "AAAA-AAAA", "rest", "a", NOW
-    )
+    monkeypatch.setattr(bindings, "_code_hash", counting_hash)
+    wrong_code = await verify_with_activation_code(session, PESEL, "AAAA-AAAA", "rest", "a", NOW)
     work_known = len(hashed)
-    unknown_pesel = await conv.verify_with_activation_code(
+    unknown_pesel = await verify_with_activation_code(
         session, OTHER_PESEL, "AAAA-AAAA", "rest", "b", NOW
     )
-    assert wrong_code == unknown_pesel == conv.VerifyOutcome(VerifyStatus.REJECTED)
+    assert wrong_code == unknown_pesel == VerifyOutcome(VerifyStatus.REJECTED)
     assert work_known == len(hashed) - work_known == 1
 
 
 async def test_five_failures_lock_the_sender_for_an_hour(session: AsyncSession) -> None:
     taxpayer_id = await add_taxpayer(session)
-    code = await conv.issue_activation_code(session, "T-0001", NOW)
+    code = await issue_activation_code(session, "T-0001", NOW)
     for minute in range(5):
         at = NOW + timedelta(minutes=minute)
-        outcome = await conv.verify_with_activation_code(session, PESEL, "WRONG", "sms", "s", at)
+        outcome = await verify_with_activation_code(session, PESEL, "WRONG", "sms", "s", at)
         assert outcome.status is VerifyStatus.REJECTED
     right = NOW + timedelta(minutes=10)
-    locked = await conv.verify_with_activation_code(session, PESEL, code, "sms", "s", right)
-    assert locked == conv.VerifyOutcome(VerifyStatus.LOCKED)
-    assert await conv.bound_taxpayer(session, "sms", "s") is None
+    locked = await verify_with_activation_code(session, PESEL, code, "sms", "s", right)
+    assert locked == VerifyOutcome(VerifyStatus.LOCKED)
+    assert await bound_taxpayer(session, "sms", "s") is None
     # Another sender is not affected.
-    other = await conv.verify_with_activation_code(session, PESEL, code, "sms", "t", right)
+    other = await verify_with_activation_code(session, PESEL, code, "sms", "t", right)
     assert other.status is VerifyStatus.VERIFIED
     # An hour after the fifth failure the sender may try again.
     hour_later = NOW + timedelta(minutes=4, hours=1)
-    outcome = await conv.verify_with_activation_code(session, PESEL, code, "sms", "s", hour_later)
-    assert outcome == conv.VerifyOutcome(VerifyStatus.VERIFIED, taxpayer_id)
+    outcome = await verify_with_activation_code(session, PESEL, code, "sms", "s", hour_later)
+    assert outcome == VerifyOutcome(VerifyStatus.VERIFIED, taxpayer_id)
     attempts = await session.scalar(sa.select(sa.func.count()).select_from(VerificationAttempt))
     assert attempts == 8
 
@@ -203,21 +214,21 @@ async def test_guessing_one_taxpayer_from_many_senders_is_refused_silently(
     session: AsyncSession,
 ) -> None:
     await add_taxpayer(session)
-    code = await conv.issue_activation_code(session, "T-0001", NOW)
-    for sender in range(conv.TAXPAYER_FAILURE_LIMIT):
-        await conv.verify_with_activation_code(session, PESEL, "WRONG", "rest", str(sender), NOW)
-    outcome = await conv.verify_with_activation_code(session, PESEL, code, "rest", "new", NOW)
-    assert outcome == conv.VerifyOutcome(VerifyStatus.REJECTED)
+    code = await issue_activation_code(session, "T-0001", NOW)
+    for sender in range(TAXPAYER_FAILURE_LIMIT):
+        await verify_with_activation_code(session, PESEL, "WRONG", "rest", str(sender), NOW)
+    outcome = await verify_with_activation_code(session, PESEL, code, "rest", "new", NOW)
+    assert outcome == VerifyOutcome(VerifyStatus.REJECTED)
     later = NOW + timedelta(hours=1, seconds=1)
-    outcome = await conv.verify_with_activation_code(session, PESEL, code, "rest", "new", later)
+    outcome = await verify_with_activation_code(session, PESEL, code, "rest", "new", later)
     assert outcome.status is VerifyStatus.VERIFIED
 
 
 async def test_the_audit_carries_no_pesel_and_no_code(session: AsyncSession) -> None:
     await add_taxpayer(session)
-    code = await conv.issue_activation_code(session, "T-0001", NOW)
-    await conv.verify_with_activation_code(session, PESEL, "WRONG", "rest", "a", NOW)
-    await conv.verify_with_activation_code(session, PESEL, code, "rest", "a", NOW)
+    code = await issue_activation_code(session, "T-0001", NOW)
+    await verify_with_activation_code(session, PESEL, "WRONG", "rest", "a", NOW)
+    await verify_with_activation_code(session, PESEL, code, "rest", "a", NOW)
     audit = await _audit_rows(session)
     assert {row.action for row in audit} == {
         "activation_code.issued",
@@ -235,47 +246,47 @@ async def test_the_audit_carries_no_pesel_and_no_code(session: AsyncSession) -> 
 
 async def test_a_conversation_round_trips_with_its_binding(session: AsyncSession) -> None:
     taxpayer_id = await add_taxpayer(session)
-    state = await conv.load_conversation(session, "rest", "web-1")
+    state = await load_conversation(session, "rest", "web-1")
     assert state == ConversationState("rest", "web-1")
     state.state = {"slots": {"obligation_kind": "dog_fee"}, "turns": ["dzień dobry"]}
     state.language = "uk"
     state.taxpayer_id = taxpayer_id  # not trusted: only the binding counts
-    await conv.save_conversation(session, state, NOW)
+    await save_conversation(session, state, NOW)
     assert (state.version, state.is_new) == (1, False)
 
-    loaded = await conv.load_conversation(session, "rest", "web-1")
+    loaded = await load_conversation(session, "rest", "web-1")
     assert loaded.state == state.state
     assert (loaded.language, loaded.version, loaded.taxpayer_id) == ("uk", 1, None)
 
-    issued = await conv.create_link_token(session, "T-0001", NOW)
-    await conv.redeem_link_token(session, issued.token, "rest", "web-1", NOW)
-    loaded = await conv.load_conversation(session, "rest", "web-1")
+    issued = await create_link_token(session, "T-0001", NOW)
+    await redeem_link_token(session, issued.token, "rest", "web-1", NOW)
+    loaded = await load_conversation(session, "rest", "web-1")
     assert loaded.taxpayer_id == taxpayer_id
-    await conv.save_conversation(session, loaded)
+    await save_conversation(session, loaded)
     stored = await session.scalar(sa.select(Conversation.taxpayer_id))
     assert stored == taxpayer_id
 
 
 async def test_a_lost_race_raises_conversation_conflict(store: Store) -> None:
     async with store.sessions() as first, store.sessions() as second:
-        a = await conv.load_conversation(first, "telegram", "1")
-        b = await conv.load_conversation(second, "telegram", "1")
-        await conv.save_conversation(first, a, NOW)
+        a = await load_conversation(first, "telegram", "1")
+        b = await load_conversation(second, "telegram", "1")
+        await save_conversation(first, a, NOW)
         await first.commit()
         with pytest.raises(ConversationConflict):
-            await conv.save_conversation(second, b, NOW)
+            await save_conversation(second, b, NOW)
         await second.rollback()
 
-        a = await conv.load_conversation(first, "telegram", "1")
-        b = await conv.load_conversation(second, "telegram", "1")
+        a = await load_conversation(first, "telegram", "1")
+        b = await load_conversation(second, "telegram", "1")
         a.state["turn"] = 2
-        await conv.save_conversation(first, a, NOW)
+        await save_conversation(first, a, NOW)
         await first.commit()
         b.state["turn"] = 3
         with pytest.raises(ConversationConflict):
-            await conv.save_conversation(second, b, NOW)
+            await save_conversation(second, b, NOW)
         await second.rollback()
-        assert (await conv.load_conversation(second, "telegram", "1")).state == {"turn": 2}
+        assert (await load_conversation(second, "telegram", "1")).state == {"turn": 2}
 
 
 # --- cases, hand-offs, subscriptions -------------------------------------------------------------
@@ -284,20 +295,20 @@ async def test_a_lost_race_raises_conversation_conflict(store: Store) -> None:
 async def test_cases_get_unique_refs_and_stay_private(session: AsyncSession) -> None:
     mine = await add_taxpayer(session, "T-0001")
     theirs = await add_taxpayer(session, "T-0002", pesel=OTHER_PESEL)
-    first = await conv.create_case(session, mine, "ZAS-W", {"purpose": "bank"}, "rest", NOW)
-    second = await conv.create_case(session, theirs, "IN-1", {}, "telegram", NOW)
+    first = await create_case(session, mine, "ZAS-W", {"purpose": "bank"}, "rest", NOW)
+    second = await create_case(session, theirs, "IN-1", {}, "telegram", NOW)
     assert (first, second) == ("RS-2026-000001", "RS-2026-000002")
     next_year = datetime(2026, 12, 31, 23, 30, tzinfo=UTC)  # already 2027 in Warsaw
-    assert await conv.create_case(session, mine, "IN-1", {}, "rest", next_year) == "RS-2027-000001"
+    assert await create_case(session, mine, "IN-1", {}, "rest", next_year) == "RS-2027-000001"
 
-    assert [case.ref for case in await conv.list_cases(session, mine)] == [
+    assert [case.ref for case in await list_cases(session, mine)] == [
         "RS-2027-000001",
         "RS-2026-000001",
     ]
-    case = await conv.get_case(session, mine, "rs-2026-000001")
+    case = await get_case(session, mine, "rs-2026-000001")
     assert case is not None
     assert (case.form_type, case.status, case.data) == ("ZAS-W", "submitted", {"purpose": "bank"})
-    assert await conv.get_case(session, mine, second) is None
+    assert await get_case(session, mine, second) is None
 
 
 async def test_case_numbers_stay_unique_across_concurrent_writers(store: Store) -> None:
@@ -309,7 +320,7 @@ async def test_case_numbers_stay_unique_across_concurrent_writers(store: Store) 
 
     async def file_case() -> str:
         async with store.sessions() as session:
-            ref = await conv.create_case(session, taxpayer_id, "IN-1", {}, "rest", NOW)
+            ref = await create_case(session, taxpayer_id, "IN-1", {}, "rest", NOW)
             await asyncio.sleep(0.05)
             await session.commit()
             return ref
@@ -321,30 +332,30 @@ async def test_case_numbers_stay_unique_across_concurrent_writers(store: Store) 
 async def test_a_handoff_ticket_keeps_the_last_turns(session: AsyncSession) -> None:
     taxpayer_id = await add_taxpayer(session)
     turns = [{"user": "chcę rozmawiać z urzędnikiem"}, {"bot": "utter_handoff"}]
-    ref = await conv.create_handoff_ticket(session, "telegram", "5", taxpayer_id, turns, NOW)
+    ref = await create_handoff_ticket(session, "telegram", "5", taxpayer_id, turns, NOW)
     assert ref == "ZG-2026-000001"
-    assert await conv.create_handoff_ticket(session, "rest", "w", None, [], NOW) == "ZG-2026-000002"
+    assert await create_handoff_ticket(session, "rest", "w", None, [], NOW) == "ZG-2026-000002"
 
 
 async def test_subscriptions_are_upserted(session: AsyncSession) -> None:
     taxpayer_id = await add_taxpayer(session)
-    await conv.set_subscription(session, taxpayer_id, "sms", "reminders", True, NOW)
-    await conv.set_subscription(session, taxpayer_id, "telegram", "announcements", True, NOW)
+    await set_subscription(session, taxpayer_id, "sms", "reminders", True, NOW)
+    await set_subscription(session, taxpayer_id, "telegram", "announcements", True, NOW)
     later = NOW + timedelta(days=1)
-    await conv.set_subscription(session, taxpayer_id, "sms", "reminders", False, later)
-    listed = await conv.list_subscriptions(session, taxpayer_id)
+    await set_subscription(session, taxpayer_id, "sms", "reminders", False, later)
+    listed = await list_subscriptions(session, taxpayer_id)
     assert [(s.channel, s.category, s.enabled, s.updated_at) for s in listed] == [
         ("sms", "reminders", False, later),
         ("telegram", "announcements", True, NOW),
     ]
     with pytest.raises(ValueError, match="category"):
-        await conv.set_subscription(session, taxpayer_id, "sms", "marketing", True, NOW)
+        await set_subscription(session, taxpayer_id, "sms", "marketing", True, NOW)
 
 
 async def test_the_summary_shows_what_a_verified_sender_may_see(session: AsyncSession) -> None:
     taxpayer_id = await add_taxpayer(
         session, first_name="Anna", last_name="Nowak", account_number="2" * 26
     )
-    summary = await conv.taxpayer_summary(session, taxpayer_id)
-    assert summary == conv.TaxpayerSummary(taxpayer_id, "T-0001", "Anna Nowak", "pl", "2" * 26)
-    assert await conv.taxpayer_summary(session, taxpayer_id + 1) is None
+    summary = await taxpayer_summary(session, taxpayer_id)
+    assert summary == TaxpayerSummary(taxpayer_id, "T-0001", "Anna Nowak", "pl", "2" * 26)
+    assert await taxpayer_summary(session, taxpayer_id + 1) is None

@@ -1,0 +1,193 @@
+"""Casework: forms residents submitted as cases, and conversations handed to the office.
+
+References are `<prefix>-<year>-<number>`, numbered per year (Europe/Warsaw) by `ref_sequences`,
+whose row lock orders concurrent writers. A turn run again files no second case (`turn_key`), and
+a chat with an open hand-off ticket joins it. The caller commits.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from kernel.clock import WARSAW
+from kernel.redact import mask_pesel_everywhere, mask_secrets
+from storage.audit import audit, chat_actor
+from storage.conversation_models import Case, HandoffTicket, RefSequence
+from storage.sql import insert_on_conflict
+
+CASE_PREFIX = "RS"
+TICKET_PREFIX = "ZG"
+
+
+class CaseStatus(enum.StrEnum):
+    SUBMITTED = "submitted"
+    IN_REVIEW = "in_review"
+    DECIDED = "decided"
+    REJECTED = "rejected"
+
+
+@dataclass(frozen=True)
+class CaseRecord:
+    ref: str
+    form_type: str
+    status: CaseStatus
+    channel: str
+    data: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+
+
+async def _next_number(session: AsyncSession, name: str, year: int) -> int:
+    """The next number of `name` in `year`; the row stays locked until the caller commits."""
+    await session.execute(
+        insert_on_conflict(session, RefSequence)
+        .values(name=name, year=year, last=0)
+        .on_conflict_do_nothing()
+    )
+    claimed = await session.execute(
+        update(RefSequence)
+        .where(RefSequence.name == name, RefSequence.year == year)
+        .values(last=RefSequence.last + 1)
+        .returning(RefSequence.last)
+        .execution_options(synchronize_session=False)
+    )
+    number: int = claimed.scalar_one()
+    return number
+
+
+async def create_case(
+    session: AsyncSession,
+    taxpayer_id: int,
+    form_type: str,
+    data: Mapping[str, Any],
+    channel: str,
+    now: datetime,
+    prefix: str = CASE_PREFIX,
+    turn_key: str | None = None,
+) -> str:
+    """File a submitted form; returns its reference, e.g. `RS-2026-000123`.
+
+    A turn run again (same `turn_key`) gets the case it filed the first time.
+    """
+    if turn_key is not None:
+        filed = await session.scalar(select(Case.ref).where(Case.turn_key == turn_key))
+        if filed is not None:
+            return filed
+    year = now.astimezone(WARSAW).year
+    ref = f"{prefix}-{year}-{await _next_number(session, 'case', year):06d}"
+    await session.execute(
+        insert(Case).values(
+            ref=ref,
+            taxpayer_id=taxpayer_id,
+            form_type=form_type,
+            status=CaseStatus.SUBMITTED.value,
+            data=dict(data),
+            channel=channel,
+            created_at=now,
+            updated_at=now,
+            turn_key=turn_key,
+        )
+    )
+    await audit(
+        session,
+        chat_actor(channel),
+        "case.created",
+        taxpayer_id,
+        {"case_ref": ref, "form_type": form_type},
+        now,
+    )
+    return ref
+
+
+def _case_record(case: Case) -> CaseRecord:
+    return CaseRecord(
+        ref=case.ref,
+        form_type=case.form_type,
+        status=CaseStatus(case.status),
+        channel=case.channel,
+        data=dict(case.data),
+        created_at=case.created_at,
+        updated_at=case.updated_at,
+    )
+
+
+async def list_cases(session: AsyncSession, taxpayer_id: int) -> list[CaseRecord]:
+    """The taxpayer's own cases, newest first."""
+    cases = await session.scalars(
+        select(Case)
+        .where(Case.taxpayer_id == taxpayer_id)
+        .order_by(Case.created_at.desc(), Case.id.desc())
+    )
+    return [_case_record(case) for case in cases]
+
+
+async def get_case(session: AsyncSession, taxpayer_id: int, case_ref: str) -> CaseRecord | None:
+    """The case if it is this taxpayer's; another's case is as unknown as a missing one."""
+    case = await session.scalar(
+        select(Case).where(Case.ref == case_ref.strip().upper(), Case.taxpayer_id == taxpayer_id)
+    )
+    return _case_record(case) if case is not None else None
+
+
+async def create_handoff_ticket(
+    session: AsyncSession,
+    channel: str,
+    sender_id: str,
+    taxpayer_id: int | None,
+    last_turns: Sequence[Any],
+    now: datetime,
+) -> str:
+    """Hand the conversation to the office; returns the ticket reference, e.g. `ZG-2026-000007`.
+
+    PESEL-shaped numbers and activation codes in the transcript are masked before it is kept.
+
+    A chat with a ticket still open joins it: asking twice (or a turn run again) is one ticket.
+    """
+    open_ref = await session.scalar(
+        select(HandoffTicket.ref)
+        .where(
+            HandoffTicket.channel == channel,
+            HandoffTicket.sender_id == sender_id,
+            HandoffTicket.status == "open",
+        )
+        .order_by(HandoffTicket.id)
+        .limit(1)
+    )
+    if open_ref is not None:
+        return open_ref
+    year = now.astimezone(WARSAW).year
+    ref = f"{TICKET_PREFIX}-{year}-{await _next_number(session, 'handoff', year):06d}"
+    await session.execute(
+        insert(HandoffTicket).values(
+            ref=ref,
+            channel=channel,
+            sender_id=sender_id,
+            taxpayer_id=taxpayer_id,
+            transcript=[mask_pesel_everywhere(_masked_turn(turn)) for turn in last_turns],
+            status="open",
+            created_at=now,
+        )
+    )
+    await audit(
+        session,
+        chat_actor(channel),
+        "handoff.created",
+        taxpayer_id,
+        {"ticket_ref": ref, "channel": channel},
+        now,
+    )
+    return ref
+
+
+def _masked_turn(turn: Any) -> Any:
+    """A transcript turn with PESEL and codes masked in its text (staff read it, it is kept)."""
+    if isinstance(turn, Mapping) and isinstance(turn.get("text"), str):
+        return {**turn, "text": mask_secrets(turn["text"])}
+    return turn
