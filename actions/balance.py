@@ -24,7 +24,7 @@ from actions.common import (
     GminaAction,
     consumed,
     intent_button,
-    kind_value,
+    named_kind,
     offer_verification,
     verified_taxpayer,
 )
@@ -111,7 +111,7 @@ class ActionCheckBalance(GminaAction):
         if statement is None:
             offer_verification(dispatcher)
             return events
-        kind = kind_value(tracker.get_slot(KIND_SLOT))
+        kind = named_kind(tracker)
         if kind is None:
             self._whole(dispatcher, statement)
         else:
@@ -165,7 +165,7 @@ class ActionCheckBalance(GminaAction):
             )
             lines += _interest_line([row])
         overdue = total(row for row in rows if statement.is_overdue(row))
-        self._answer(dispatcher, statement, lines, total(rows), overdue)
+        self._answer(dispatcher, statement, lines, total(rows), overdue, kind)
 
     def _answer(
         self,
@@ -174,12 +174,15 @@ class ActionCheckBalance(GminaAction):
         lines: list[dict[str, Any]],
         total_amount: str,
         overdue_amount: str,
+        kind: str | None = None,
     ) -> None:
+        """The lines and their total, headed by the levy they cover when it is one levy only."""
         dispatcher.utter_message(
-            response="utter_balance",
+            response="utter_balance" if kind is None else "utter_balance_kind",
             date=statement.as_of.isoformat(),
             lines=lines,
             total_amount=total_amount,
+            kind=kind,
             buttons=[intent_button("pay"), intent_button("list_deadlines")],
         )
         if Decimal(overdue_amount) > 0:
@@ -225,9 +228,7 @@ class ActionPay(GminaAction):
         if statement is None:
             dispatcher.utter_message(response="utter_pay_general", buttons=[VERIFY_BUTTON])
             return events
-        rows = rows_to_pay(
-            statement, tracker.get_slot(REMINDER_SLOT), kind_value(tracker.get_slot(KIND_SLOT))
-        )
+        rows = rows_to_pay(statement, tracker.get_slot(REMINDER_SLOT), named_kind(tracker))
         if not rows:
             dispatcher.utter_message(response="utter_pay_nothing_due")
             return events

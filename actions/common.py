@@ -89,6 +89,12 @@ def kind_value(value: Any) -> str | None:
     return value if isinstance(value, str) and value in KINDS else None
 
 
+def named_kind(tracker: Tracker) -> str | None:
+    """The levy this message names, if any: never one named by an earlier question (the slot
+    keeps it), so that "how much do I owe?" after "how much for waste?" means everything."""
+    return kind_value(entity(tracker, KIND_SLOT))
+
+
 def button(title_key: str, intent: str, **entities: Any) -> dict[str, str]:
     """A button whose payload is Rasa's `/intent{"entity": "value"}`; the title is a message key."""
     payload = f"/{intent}"

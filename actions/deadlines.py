@@ -17,7 +17,7 @@ from actions.common import (
     GminaAction,
     consumed,
     intent_button,
-    kind_value,
+    named_kind,
 )
 from kernel.settings import LedgerSettings
 from storage.ledger import effective_due_date
@@ -63,7 +63,7 @@ class ActionListDeadlines(GminaAction):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[Event]:
         events = consumed(tracker, KIND_SLOT)
-        kind = kind_value(tracker.get_slot(KIND_SLOT))
+        kind = named_kind(tracker)
         statement = await load_statement(tracker)
         if statement is None:
             self._general(dispatcher, kind)

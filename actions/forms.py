@@ -21,7 +21,7 @@ from rasa_sdk.events import FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions import services
-from actions.balance import load_statement
+from actions.balance import by_kind, load_statement
 from actions.common import (
     KINDS,
     YES_NO,
@@ -180,11 +180,13 @@ FORMS: dict[str, CaseForm] = {
 FORMS_BY_NAME = {form.name: form for form in FORMS.values()}
 
 
-def last_form(tracker: Tracker) -> CaseForm | None:
-    """The case form that ran last: after it completes, the active loop is already empty."""
-    for event in reversed(tracker.events):
-        if event.get("event") == "active_loop" and event.get("name") in FORMS_BY_NAME:
-            return FORMS_BY_NAME[event["name"]]
+def completed_form(tracker: Tracker) -> CaseForm | None:
+    """The case form whose every slot is filled: the one just completed (a form's slots are reset
+    when it is submitted or cancelled). Its slots say so however long the form took, where the
+    event that started it may have left the saved conversation's window."""
+    for form in FORMS.values():
+        if all(tracker.get_slot(slot) is not None for slot in form.required_slots):
+            return form
     return None
 
 
@@ -266,7 +268,10 @@ class ValidateInstallmentsForm(CaseFormValidation):
     async def validate_installments_obligation(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
-        """A kind with something outstanding, or the reference of an outstanding obligation."""
+        """A kind with something outstanding, or the reference of an outstanding obligation.
+
+        A levy named but not owed is said so; any other answer ("na 5 rat", "tak") is not a levy
+        at all, and the question comes again with the resident's own levies as buttons."""
         statement = await load_statement(tracker)
         rows = statement.rows if statement is not None else []
         wanted = str(value or "").strip()
@@ -278,7 +283,10 @@ class ValidateInstallmentsForm(CaseFormValidation):
                     "installments_obligation": row["obligation_ref"],
                     "installments_kind": row["kind"],
                 }
-        dispatcher.utter_message(response="utter_installments_obligation_invalid")
+        if wanted in KINDS:
+            dispatcher.utter_message(response="utter_installments_kind_not_owed", kind=wanted)
+        else:
+            dispatcher.utter_message(response="utter_installments_obligation_invalid")
         return {"installments_obligation": None, "installments_kind": None}
 
     def validate_installments_count(
@@ -297,6 +305,26 @@ class ValidateInstallmentsForm(CaseFormValidation):
         if reason is None:
             dispatcher.utter_message(response="utter_installments_reason_invalid")
         return {"installments_reason": reason}
+
+
+class ActionAskInstallmentsObligation(GminaAction):
+    """Asks which levy to spread, offering the resident's own outstanding levies as buttons."""
+
+    def name(self) -> str:
+        return "action_ask_installments_obligation"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[Event]:
+        statement = await load_statement(tracker)
+        kinds = by_kind(statement.rows) if statement is not None else {}
+        dispatcher.utter_message(
+            response="utter_ask_installments_obligation",
+            buttons=[
+                button(f"label_kind_{kind}", "start_form", obligation_kind=kind) for kind in kinds
+            ],
+        )
+        return []
 
 
 class ActionAskFormConfirmed(GminaAction):
@@ -323,8 +351,9 @@ class ActionSubmitForm(GminaAction):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[Event]:
-        form = last_form(tracker)
+        form = completed_form(tracker)
         if form is None:
+            dispatcher.utter_message(response="utter_form_not_submitted")
             return []
         reset = [SlotSet(slot, None) for slot in (*form.required_slots, *form.derived)]
         taxpayer_id = verified_taxpayer(tracker)

@@ -202,12 +202,10 @@ _FORMS = [
     N_("utter_purpose_invalid", "Please describe the purpose in a few words."),
     N_(
         "utter_ask_installments_obligation",
-        "Which payment would you like to spread into instalments, e.g. property tax?",
+        "Which payment would you like to spread into instalments? Choose one of yours below, or "
+        "write “cancel” to stop.",
     ),
-    N_(
-        "utter_installments_obligation_invalid",
-        "You have nothing to pay for that. Which payment do you mean?",
-    ),
+    N_("utter_installments_obligation_invalid", "That is not one of your payments."),
     N_("utter_ask_installments_count", "Into how many instalments (from 2 to 24)?"),
     N_("utter_installments_count_invalid", "Please write a number of instalments from 2 to 24."),
     N_(
@@ -323,6 +321,19 @@ _LABELS = [
     N_("label_language_uk", "Українська"),
 ]
 
+# Issue 6: a conversation that holds on every path.
+_HOLDS = [
+    N_(
+        "utter_form_not_submitted",
+        "Nothing was submitted: I no longer have the form's answers. Please start it again.",
+    ),
+    N_("utter_installments_kind_not_owed", "You owe nothing for: {kind}."),
+    N_(
+        "utter_balance_kind",
+        "Your balance for {kind} as of {date}:\n{lines}\nTotal for {kind}: {total_amount}.",
+    ),
+]
+
 MESSAGES: dict[str, str | Plural] = dict(
     _SMALL_TALK
     + _VERIFICATION
@@ -334,4 +345,5 @@ MESSAGES: dict[str, str | Plural] = dict(
     + _SUBSCRIPTIONS
     + _HANDOFF
     + _LABELS
+    + _HOLDS
 )

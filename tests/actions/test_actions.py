@@ -92,10 +92,15 @@ async def test_a_kind_asked_for_is_answered_per_instalment_and_the_slot_reset(
 ) -> None:
     taxpayer_id = await add_resident(store)
     dispatcher = CollectingDispatcher()
-    tracker = make_tracker({"taxpayer_id": taxpayer_id, "obligation_kind": "dog_fee"})
+    tracker = make_tracker(
+        {"taxpayer_id": taxpayer_id, "obligation_kind": "dog_fee"},
+        entities=[{"entity": "obligation_kind", "value": "dog_fee"}],
+    )
     events = await ActionCheckBalance().run(dispatcher, tracker, domain)
     assert events == [SlotSet("obligation_kind", None)]
     answer, overdue = _said(dispatcher)
+    assert answer["response"] == "utter_balance_kind"
+    assert answer["kind"] == "dog_fee"
     assert answer["lines"] == [
         {"response": "utter_balance_instalment_line", "due_date": "2027-03-31", "amount": "30.00"}
     ]
@@ -147,7 +152,7 @@ async def test_unverified_deadlines_are_the_statutory_dates(
     configured: Services, domain: dict[str, Any]
 ) -> None:
     dispatcher = CollectingDispatcher()
-    tracker = make_tracker({"obligation_kind": "vehicle_tax"})
+    tracker = make_tracker(entities=[{"entity": "obligation_kind", "value": "vehicle_tax"}])
     await ActionListDeadlines().run(dispatcher, tracker, domain)
     assert _said(dispatcher) == [
         {
