@@ -9,8 +9,6 @@ and then `form_confirmed`: a `validate_<form>` action checks each answer,
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -35,6 +33,7 @@ from actions.common import (
     sender,
     verified_taxpayer,
 )
+from intents.answers import names_year, parse_count, parse_day
 from storage.conversations import create_case
 from storage.ledger import effective_due_date
 
@@ -46,60 +45,11 @@ NO_ARREARS_STAMP_DUTY = "21.00"
 WASTE_DECLARATION_DAY = 10
 MAX_RESIDENTS = 99
 INSTALMENTS = range(2, 25)
-# How far ahead a change may be declared, and how far back it is still worth a declaration.
-FUTURE_LIMIT = timedelta(days=31)
+# How far ahead a change may be declared ("od 1 stycznia" said late in November is ahead), and how
+# far back it is still worth a declaration.
+FUTURE_LIMIT = timedelta(days=92)
 PAST_LIMIT = timedelta(days=5 * 366)
 TEXT_LIMITS = range(3, 501)
-
-_NUMBER_WORDS = {
-    word: number
-    for number, words in {
-        0: "zero нуль ноль",
-        1: "jeden jedna jedno jednego one один одна одне",
-        2: "dwa dwie dwoje dwoch two два дві двоє",
-        3: "trzy troje trzech three три троє",
-        4: "cztery czworo czterech four чотири четверо",
-        5: "piec piecioro pieciu five пять пятеро",
-        6: "szesc szescioro six шість шестеро",
-        7: "siedem siedmioro seven сім семеро",
-        8: "osiem osmioro eight вісім восьмеро",
-        9: "dziewiec dziewiecioro nine девять",
-        10: "dziesiec dziesiecioro ten десять",
-    }.items()
-    for word in words.split()
-}
-_DAY = re.compile(r"\b(\d{1,2})[./-](\d{1,2})(?:[./-](\d{4}))?\b")
-_ISO_DAY = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b")
-_YEAR = re.compile(r"\b\d{4}\b")
-
-
-def _fold(text: str) -> str:
-    """Lower case without diacritics or apostrophes: "Pięć" → "piec", "п'ять" → "пять"."""
-    decomposed = unicodedata.normalize("NFKD", text.lower().replace("ł", "l"))
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch) and ch not in "'’ʼ")
-
-
-def parse_count(value: Any) -> int | None:
-    """A small whole number written in digits or in words (pl, en, uk): "3", "trzy osoby"."""
-    text = _fold(str(value))
-    digits = re.search(r"\d+", text)
-    if digits:
-        return int(digits.group())
-    return next((_NUMBER_WORDS[w] for w in re.findall(r"\w+", text) if w in _NUMBER_WORDS), None)
-
-
-def parse_day(value: Any, today: date) -> date | None:
-    """An ISO date (the NLU's `date` entity) or day.month[.year] as residents write it."""
-    text = str(value)
-    try:
-        if match := _ISO_DAY.search(text):
-            return date(*(int(part) for part in match.groups()))
-        if match := _DAY.search(text):
-            day, month, year = match.groups()
-            return date(int(year) if year else today.year, int(month), int(day))
-    except ValueError:
-        return None
-    return None
 
 
 def _said(tracker: Tracker) -> str:
@@ -130,6 +80,8 @@ class CaseForm:
     summary: Callable[[Tracker], dict[str, Any]]
     # Slots a validator fills beside the fields, filed with the case too.
     derived: tuple[str, ...] = ()
+    # A message said before the summary when the answers call for it (a deadline missed).
+    warning: Callable[[Tracker, date], dict[str, Any] | None] | None = None
 
     @property
     def name(self) -> str:
@@ -152,6 +104,14 @@ def _waste_summary(tracker: Tracker) -> dict[str, Any]:
     }
 
 
+def _waste_warning(tracker: Tracker, today: date) -> dict[str, Any] | None:
+    """A change whose declaration is already late: said plainly, with what follows from it."""
+    deadline = declaration_deadline(date.fromisoformat(str(tracker.get_slot("change_date"))))
+    if deadline >= today:
+        return None
+    return {"response": "utter_declaration_late", "deadline_date": deadline.isoformat()}
+
+
 def _certificate_summary(tracker: Tracker) -> dict[str, Any]:
     return {"purpose": tracker.get_slot("purpose"), "fee_amount": NO_ARREARS_STAMP_DUTY}
 
@@ -167,7 +127,12 @@ def _installments_summary(tracker: Tracker) -> dict[str, Any]:
 FORMS: dict[str, CaseForm] = {
     form.form_type: form
     for form in (
-        CaseForm("waste_declaration_change", ("residents_count", "change_date"), _waste_summary),
+        CaseForm(
+            "waste_declaration_change",
+            ("residents_count", "change_date"),
+            _waste_summary,
+            warning=_waste_warning,
+        ),
         CaseForm("no_arrears_certificate", ("purpose",), _certificate_summary),
         CaseForm(
             "installments",
@@ -239,7 +204,7 @@ class ValidateWasteDeclarationChangeForm(CaseFormValidation):
     ) -> dict[str, Any]:
         today = services.current().today()
         day = parse_day(value, today)
-        if day is not None and day > today + FUTURE_LIMIT and not _YEAR.search(_said(tracker)):
+        if day is not None and day > today + FUTURE_LIMIT and not names_year(_said(tracker)):
             # "od 1 maja" said in June: the NLU reads the next 1 May, the resident meant the last.
             day = _year_earlier(day)
         if day is None or not today - PAST_LIMIT <= day <= today + FUTURE_LIMIT:
@@ -338,6 +303,9 @@ class ActionAskFormConfirmed(GminaAction):
     ) -> list[Event]:
         form = FORMS_BY_NAME.get(tracker.active_loop_name or "")
         if form is not None:
+            warning = form.warning(tracker, services.current().today()) if form.warning else None
+            if warning is not None:
+                dispatcher.utter_message(**warning)
             dispatcher.utter_message(
                 response=f"utter_summary_{form.form_type}", buttons=YES_NO, **form.summary(tracker)
             )

@@ -56,12 +56,21 @@ def parse_activation_code(text: str) -> str | None:
     return (match.group(1) + match.group(2)).upper() if match else None
 
 
+def _has_written(tracker: Tracker) -> bool:
+    """Whether the resident wrote anything but `/start`: the language of the chat is then theirs."""
+    return any(
+        event.get("event") == "user" and not str(event.get("text") or "").startswith("/start")
+        for event in tracker.events
+    )
+
+
 def _welcome(
     dispatcher: CollectingDispatcher, tracker: Tracker, summary: TaxpayerSummary
 ) -> list[Event]:
-    """Greet the newly verified taxpayer; their stored language applies unless they chose one."""
+    """Greet the newly verified taxpayer. Their stored language applies only to a chat opened by
+    a link, where they have not written a word yet; otherwise the chat keeps its language."""
     dispatcher.utter_message(response="utter_verified", name=summary.display_name)
-    if tracker.get_slot(LANGUAGE_CHOSEN_SLOT):
+    if tracker.get_slot(LANGUAGE_CHOSEN_SLOT) or _has_written(tracker):
         return []
     return [SlotSet(LANGUAGE_SLOT, summary.language)]
 

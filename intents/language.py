@@ -35,7 +35,8 @@ _MARKERS: dict[str, frozenset[str]] = {
         does did have has want need please pay owe tax fee fees thanks thank hello hi hey bye
         goodbye yes yeah yep nope sure okay of for with this that it and or not dont don't please
         much many money due deadline deadlines help bill bills speak english morning
-        evening anything something pls switch change language polish ukrainian
+        evening anything something pls switch change language polish ukrainian verify
+        verification cancel instalments installments
         """.split()
     ),
     # Ukrainian typed in Latin letters, a common habit on phones without a Cyrillic keyboard.

@@ -193,7 +193,8 @@ _FORMS = [
     N_("utter_ask_change_date", "Since what date? (e.g. 1.03.2027)"),
     N_(
         "utter_change_date_invalid",
-        "Please write a date as day.month.year, e.g. 1.03.2027, no later than a month from today.",
+        "Please write a date as day.month.year, e.g. 1.03.2027, no later than three months from "
+        "today.",
     ),
     N_(
         "utter_ask_purpose",
@@ -326,6 +327,12 @@ _HOLDS = [
     N_(
         "utter_form_not_submitted",
         "Nothing was submitted: I no longer have the form's answers. Please start it again.",
+    ),
+    N_(
+        "utter_declaration_late",
+        "The time to declare this change has passed: it was due by {deadline_date}. Submit it "
+        "now all the same: the fee follows the change from the month it happened, and without a "
+        "declaration the office sets the fee itself in a decision.",
     ),
     N_("utter_installments_kind_not_owed", "You owe nothing for: {kind}."),
     N_(

@@ -274,7 +274,14 @@ class Turn:
             self.utter("utter_link_token_refused")
             return
         self.state.slots[TAXPAYER_SLOT] = taxpayer_id
+        form = self.state.active_loop_name
+        if form == LINK_FORM:
+            # Verified by the link: the PESEL-and-code form has nothing left to ask.
+            await self._apply([ActiveLoop(None)])
+            self._set_slots({name: None for name in self.domain.required_slots(form)})
         await self.run_action("action_link_welcome")
+        if form not in (None, LINK_FORM) and self.state.requested_slot is not None:
+            await self._ask(self.state.requested_slot)
 
     async def _respond(self) -> None:
         intent = policy.intent_name(self.parse)

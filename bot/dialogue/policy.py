@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
 from actions.forms import CONFIRM_SLOT
 from actions.verification import CODE_SLOT, IDENTIFIER_SLOT, LINK_FORM, parse_identifier
+from intents.answers import is_cancel_word, parse_count, words
 from storage.conversations import looks_like_activation_code
 
 RULES: dict[str, str] = {
@@ -44,29 +44,6 @@ CLARIFY_SLOT = "clarify_intents"
 CLARIFY_FLOOR = 0.2
 CLARIFY_CHOICES = 2
 
-# Whole messages that cancel a form, folded to lower case without diacritics or punctuation.
-CANCEL_WORDS = frozenset(
-    {
-        "anuluj",
-        "anulowac",
-        "stop",
-        "przerwij",
-        "koniec",
-        "rezygnuje",
-        "cancel",
-        "abort",
-        "quit",
-        "скасувати",
-        "скасуй",
-        "відміна",
-        "стоп",
-        "отмена",
-        "отменить",
-    }
-)
-_PUNCTUATION = re.compile(r"[^\w\s]")
-_FOLD = str.maketrans("ąćęłńóśźż", "acelnoszz")
-
 
 def submit_action(form: str) -> str:
     return _SUBMIT.get(form, "action_submit_form")
@@ -90,19 +67,19 @@ def shaped_answer(parse: Mapping[str, Any], requested_slot: str | None) -> str |
 def is_cancel(parse: Mapping[str, Any], requested_slot: str | None) -> bool:
     """ "anuluj" or "stop" alone; "no" at the confirmation, or "no" in two words or fewer.
 
-    Before the confirmation, a message with a digit or shaped as the secret asked for is an
-    answer, never a "no", whatever the classifier made of it: "N27E-95Y2" is a code, not "nie".
+    Before the confirmation, a message with a number (in digits or words) or shaped as the secret
+    asked for is an answer, never a "no", whatever the classifier made of it: "N27E-95Y2" is a
+    code and "dwie osoby" a count, not "nie".
     """
     text = str(parse.get("text", ""))
-    words = _PUNCTUATION.sub(" ", text.lower().translate(_FOLD)).split()
-    if " ".join(words) in CANCEL_WORDS:
+    if is_cancel_word(text):
         return True
     if intent_name(parse) != "deny":
         return False
     if requested_slot == CONFIRM_SLOT:
         return True
-    answer_like = any(char.isdigit() for char in text) or shaped_answer(parse, requested_slot)
-    return len(words) <= 2 and not answer_like
+    answer_like = parse_count(text) is not None or shaped_answer(parse, requested_slot)
+    return len(words(text)) <= 2 and not answer_like
 
 
 def clarification(parse: Mapping[str, Any]) -> list[str]:

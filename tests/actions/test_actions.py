@@ -17,8 +17,6 @@ from actions.forms import (
     ActionSubmitForm,
     ValidateWasteDeclarationChangeForm,
     declaration_deadline,
-    parse_count,
-    parse_day,
 )
 from actions.handoff import last_turns
 from actions.services import Services
@@ -27,6 +25,7 @@ from actions.verification import (
     parse_activation_code,
     parse_identifier,
 )
+from intents.answers import parse_count, parse_day
 from storage.balances import balance_to_json, taxpayer_balance
 from storage.conversations import bound_taxpayer, issue_activation_code, list_cases
 from tests.actions.conftest import make_tracker

@@ -181,7 +181,7 @@ def check(
         need(f"{expect['replies']} replies (got {len(replies)})", len(replies) == expect["replies"])
     elif not replies:
         failures.append("no reply at all")
-    wanted_language = expect.get("language")
+    wanted_language = per_language(expect.get("language"), language)
     if wanted_language:
         for reply in replies:
             seen = guess_language(reply.text)
