@@ -200,7 +200,8 @@ def test_counts_in_digits_or_words(text: str, expected: int | None) -> None:
     [
         ("2027-05-01", date(2027, 5, 1)),
         ("od 1.05.2027", date(2027, 5, 1)),
-        ("1/5", date(2027, 5, 1)),
+        ("1/6", date(2027, 6, 1)),
+        ("1/5", date(2028, 5, 1)),
         ("31.02.2027", None),
         ("wczoraj", None),
     ],

@@ -20,7 +20,8 @@ A story file (`tests/stories/<area>.yml`) holds a list of stories:
             absent: {amounts: [...], text: [...], money: true}   # facts that must not appear
 
 Placeholders come from the ledger of the story's taxpayer (storage.balances), never written out:
-`{total}`, `{overdue}`, `{kind_total:KIND}`, and `{token}`, `{pesel}`, `{code}` for verifying.
+`{total}`, `{overdue}`, `{kind_total:KIND}`, and `{token}` (`{token2}`: a second link), `{pesel}`,
+`{code}` for verifying.
 A `say` may also be a button's payload (`/start_form{"form_type":"installments"}`).
 """
 
@@ -89,11 +90,13 @@ class Ledger:
     ref: str | None = None
     pesel: str | None = None
     token: str | None = None
+    # A second link token, for a story that links the chat again.
+    token2: str | None = None
     code: str | None = None
     data: dict[str, Any] = field(default_factory=dict)
 
     def value(self, name: str, argument: str | None) -> str:
-        if name in ("token", "pesel", "code", "ref"):
+        if name in ("token", "token2", "pesel", "code", "ref"):
             found = getattr(self, name)
             assert found, f"the story's taxpayer has no {name}"
             return str(found)

@@ -69,10 +69,13 @@ async def _ledger_for(store: Store, settings: Settings, profile: str) -> Ledger:
             assert balance is not None
             data = balance_to_json(balance)
             if pesel and _profile_fits(profile, data):
-                token = await create_link_token(session, ref, NOW, timedelta(hours=2))
+                tokens = [
+                    (await create_link_token(session, ref, NOW, timedelta(hours=2))).token
+                    for _ in range(2)
+                ]
                 code = await issue_activation_code(session, ref, NOW)
                 await session.commit()
-                return Ledger(ref, pesel, token.token, code, data)
+                return Ledger(ref, pesel, *tokens, code, data)
     raise AssertionError(f"the demo city has no {profile} taxpayer")
 
 
