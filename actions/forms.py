@@ -29,10 +29,12 @@ from actions.common import (
     GminaFormValidation,
     button,
     consumed,
+    entity,
     offer_verification,
     sender,
     verified_taxpayer,
 )
+from actions.matters import MATTER_ENTITY, MATTERS, tell_matter
 from intents.answers import names_year, parse_count, parse_day
 from storage.conversations import create_case
 from storage.ledger import effective_due_date
@@ -163,6 +165,11 @@ class ActionStartForm(GminaAction):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[Event]:
         events = consumed(tracker, FORM_TYPE_SLOT)
+        matter = MATTERS.get(str(entity(tracker, MATTER_ENTITY)))
+        if matter is not None:
+            # A matter the chat cannot file: what the city offers, never another form.
+            tell_matter(dispatcher, matter)
+            return events
         if verified_taxpayer(tracker) is None:
             offer_verification(dispatcher)
             return events

@@ -339,6 +339,63 @@ _HOLDS = [
         "utter_balance_kind",
         "Your balance for {kind} as of {date}:\n{lines}\nTotal for {kind}: {total_amount}.",
     ),
+    N_(
+        "utter_office_contact",
+        "The tax office: {office}, {address}. Opening hours: {office_hours}. Phone: "
+        "{office_phone}.",
+    ),
+    N_(
+        "utter_matter_dog_registration",
+        "I cannot register a dog in the chat. Register it with the tax office on its form, in "
+        "person or through ePUAP; the council sets the dog fee and the date to pay it.",
+    ),
+    N_(
+        "utter_matter_property_information",
+        "I cannot file a property information (IN-1) in the chat. Submit it to the tax office "
+        "within 14 days of buying, building or selling, in person or through ePUAP; there is "
+        "no fee.",
+    ),
+    N_(
+        "utter_matter_vehicle_tax_return",
+        "I cannot file a tax return for means of transport (DT-1) in the chat. Submit it to the "
+        "tax office by 15 February, or within 14 days of registering a vehicle, in person or "
+        "through ePUAP; there is no fee.",
+    ),
+    N_(
+        "utter_matter_declaration_correction",
+        "I cannot correct a tax declaration in the chat. Submit the correction with a short "
+        "explanation to the tax office at any time, in person or through ePUAP; there is no "
+        "fee.",
+    ),
+    N_(
+        "utter_matter_arrears_write_off",
+        "I cannot file a request to write off arrears in the chat. Send the tax office a "
+        "request with your reasons and your household's situation, in person or through ePUAP; "
+        "it usually decides within a month, and there is no fee.",
+    ),
+    N_(
+        "utter_matter_overpayment_refund",
+        "I cannot file a refund of an overpayment in the chat. Ask the tax office in writing, "
+        "in person or through ePUAP, giving the account for the refund; it is paid within 30 "
+        "days, and there is no fee.",
+    ),
+    N_(
+        "utter_matter_tax_certificate",
+        "I cannot request this certificate in the chat. Ask the tax office in person or "
+        "through ePUAP; it is issued within 7 days, and the stamp duty is {fee_amount}.",
+    ),
+    N_(
+        "utter_matter_power_of_attorney",
+        "I cannot file a power of attorney in the chat. Submit form PPS-1 (or PPD-1) to the "
+        "tax office in person or through ePUAP; the stamp duty is {fee_amount} (close family "
+        "is exempt).",
+    ),
+    N_(
+        "utter_matter_farm_fuel_refund",
+        "I cannot file a refund of the excise on farm diesel in the chat. Apply to the mayor "
+        "with your fuel invoices in the application windows (in 2026: 2 February–2 March and "
+        "3–31 August), in person or through ePUAP.",
+    ),
 ]
 
 MESSAGES: dict[str, str | Plural] = dict(

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from actions.forms import CONFIRM_SLOT
+from actions.matters import MATTER_ENTITY
 from actions.verification import CODE_SLOT, IDENTIFIER_SLOT, LINK_FORM, parse_identifier
 from intents.answers import is_cancel_word, parse_count, words
 from storage.conversations import looks_like_activation_code
@@ -50,6 +51,10 @@ def submit_action(form: str) -> str:
 
 
 def intent_name(parse: Mapping[str, Any]) -> str:
+    """The intent; a message naming a matter of the catalogue (a dog to register, a refund of an
+    overpayment) asks to file it, whatever else the classifier saw in it."""
+    if any(found.get("entity") == MATTER_ENTITY for found in parse.get("entities", [])):
+        return "start_form"
     return str(parse.get("intent", {}).get("name") or "out_of_scope")
 
 

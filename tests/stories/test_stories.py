@@ -75,7 +75,7 @@ async def _ledger_for(store: Store, settings: Settings, profile: str) -> Ledger:
                 ]
                 code = await issue_activation_code(session, ref, NOW)
                 await session.commit()
-                return Ledger(ref, pesel, *tokens, code, data)
+                return Ledger(ref, pesel, tokens[0], tokens[1], code, data)
     raise AssertionError(f"the demo city has no {profile} taxpayer")
 
 
