@@ -340,6 +340,13 @@ _HOLDS = [
         "Your balance for {kind} as of {date}:\n{lines}\nTotal for {kind}: {total_amount}.",
     ),
     N_(
+        "utter_explain_activation_code",
+        "The activation code is 8 letters and digits (e.g. ABCD-EFGH) printed on your tax "
+        "decision. With it and your PESEL (or NIP) you can verify here: write “verify”. No "
+        "decision at hand? The tax office gives you a new code, or open the chat link from the "
+        "city's e-services after signing in with login.gov.pl.",
+    ),
+    N_(
         "utter_office_contact",
         "The tax office: {office}, {address}. Opening hours: {office_hours}. Phone: "
         "{office_phone}.",

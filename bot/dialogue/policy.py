@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
-from actions.forms import CONFIRM_SLOT
+from actions.forms import CONFIRM_SLOT, FORM_TYPE_SLOT
 from actions.matters import MATTER_ENTITY
+from actions.small_talk import TOPIC_ENTITY
 from actions.verification import CODE_SLOT, IDENTIFIER_SLOT, LINK_FORM, parse_identifier
 from intents.answers import is_cancel_word, parse_count, words
 from storage.conversations import looks_like_activation_code
@@ -44,6 +46,8 @@ CLARIFY_SLOT = "clarify_intents"
 # the resident is asked which of the top two they meant.
 CLARIFY_FLOOR = 0.2
 CLARIFY_CHOICES = 2
+# A code as the city prints it (ABCD-EFGH) or with a digit: "dziekuje" has eight letters too.
+_CODE_WRITTEN = re.compile(r"-|\d")
 
 
 def submit_action(form: str) -> str:
@@ -51,11 +55,22 @@ def submit_action(form: str) -> str:
 
 
 def intent_name(parse: Mapping[str, Any]) -> str:
-    """The intent; a message naming a matter of the catalogue (a dog to register, a refund of an
-    overpayment) asks to file it, whatever else the classifier saw in it."""
-    if any(found.get("entity") == MATTER_ENTITY for found in parse.get("entities", [])):
+    """The intent, where what a message names decides over the classifier's guess: a matter of
+    the catalogue (a dog to register) asks to file it; a question about a word we use ("what is
+    an activation code?") asks for help; paying "in instalments" asks for the form; and a message
+    written as an activation code is a start of verification, never a "bye" the model saw in it."""
+    intent = str(parse.get("intent", {}).get("name") or "out_of_scope")
+    named = {found.get("entity") for found in parse.get("entities", [])}
+    if MATTER_ENTITY in named:
         return "start_form"
-    return str(parse.get("intent", {}).get("name") or "out_of_scope")
+    if TOPIC_ENTITY in named:
+        return "help"
+    if intent == "pay" and FORM_TYPE_SLOT in named:
+        return "start_form"
+    text = str(parse.get("text", "")).strip()
+    if _CODE_WRITTEN.search(text) and looks_like_activation_code(text):
+        return "link_account"
+    return intent
 
 
 def shaped_answer(parse: Mapping[str, Any], requested_slot: str | None) -> str | None:

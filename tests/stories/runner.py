@@ -15,7 +15,8 @@ A story file (`tests/stories/<area>.yml`) holds a list of stories:
             case_ref: true                        # a reference RS-YYYY-NNNNNN in the replies
             ticket_ref: true                      # a hand-off ticket ZG-YYYY-NNNNNN
             buttons: ["/pay"]                     # payloads offered (a prefix is enough)
-            language: en                          # every reply written in this language
+            language: en                          # every reply in this language (or per language:
+                                                  # {pl: en, …}); the facts are then in it
             replies: 2                            # how many replies (0: silence expected)
             absent: {amounts: [...], text: [...], money: true}   # facts that must not appear
 
@@ -148,6 +149,8 @@ def check(
     expect: Mapping[str, Any], replies: Sequence[Reply], ledger: Ledger, language: str
 ) -> list[str]:
     """The facts of `expect` that the replies do not show (empty when all hold)."""
+    # Facts are written in the language the replies are expected in (a story may change it).
+    language = per_language(expect.get("language"), language) or language
     text = "\n".join(reply.text for reply in replies)
     buttons = [payload for reply in replies for payload in reply.buttons]
     failures: list[str] = []
@@ -184,10 +187,9 @@ def check(
         need(f"{expect['replies']} replies (got {len(replies)})", len(replies) == expect["replies"])
     elif not replies:
         failures.append("no reply at all")
-    wanted_language = per_language(expect.get("language"), language)
-    if wanted_language:
+    if "language" in expect:
         for reply in replies:
             seen = guess_language(reply.text)
-            if seen is not None and seen != wanted_language:
-                failures.append(f"a reply in {seen}, not {wanted_language}: {reply.text[:60]!r}")
+            if seen is not None and seen != language:
+                failures.append(f"a reply in {seen}, not {language}: {reply.text[:60]!r}")
     return failures
