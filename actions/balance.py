@@ -29,13 +29,12 @@ from actions.common import (
     verified_taxpayer,
 )
 from kernel.money import format_plain
+from payments.titles import transfer_titles
 from storage.balances import balance_to_json, taxpayer_balance
 from storage.conversations import TaxpayerSummary, taxpayer_summary
 
 # Set by the notifier on the conversation it reminded: "PAY" then means this obligation.
 REMINDER_SLOT = "last_reminder_obligation_ref"
-# Polish banks carry four lines of 35 characters in a transfer title.
-TITLE_LENGTH = 140
 
 Row = dict[str, Any]
 
@@ -211,11 +210,6 @@ def rows_to_pay(statement: Statement, reminded_ref: str | None, kind: str | None
     return [row for row in rows if row["effective_due_date"] == first]
 
 
-def transfer_title(taxpayer_ref: str, rows: Sequence[Row]) -> str:
-    """The taxpayer's reference and the obligations paid: what the office books the money by."""
-    return " ".join([taxpayer_ref, *(row["obligation_ref"] for row in rows)])[:TITLE_LENGTH]
-
-
 class ActionPay(GminaAction):
     def name(self) -> str:
         return "action_pay"
@@ -236,13 +230,7 @@ class ActionPay(GminaAction):
         if not account:
             dispatcher.utter_message(response="utter_pay_no_account")
             return events
-        dispatcher.utter_message(
-            response="utter_pay_details",
-            recipient=services.current().settings.city.office_name,
-            account=account,
-            title=transfer_title(statement.taxpayer.ref, rows),
-            amount=total(rows),
-        )
+        self._transfers(dispatcher, statement, account, rows)
         if any(statement.is_overdue(row) for row in rows):
             dispatcher.utter_message(
                 response="utter_pay_overdue_note", date=statement.as_of.isoformat()
@@ -252,3 +240,26 @@ class ActionPay(GminaAction):
                 response="utter_pay_due_note", due_date=rows[0]["effective_due_date"]
             )
         return events
+
+    def _transfers(
+        self, dispatcher: CollectingDispatcher, statement: Statement, account: str, rows: list[Row]
+    ) -> None:
+        """One transfer per levy, or more when a levy's references do not fit in one title."""
+        recipient = services.current().settings.city.office_name
+        transfers: list[tuple[str, list[Row]]] = []
+        for kind_rows in by_kind(rows).values():
+            by_ref = {row["obligation_ref"]: row for row in kind_rows}
+            for title, refs in transfer_titles(statement.taxpayer.ref, by_ref):
+                transfers.append((title, [by_ref[ref] for ref in refs]))
+        if len(transfers) > 1:
+            dispatcher.utter_message(
+                response="utter_pay_transfers", count=len(transfers), total_amount=total(rows)
+            )
+        for title, paid in transfers:
+            dispatcher.utter_message(
+                response="utter_pay_details",
+                recipient=recipient,
+                account=account,
+                title=title,
+                amount=total(paid),
+            )

@@ -346,6 +346,13 @@ _HOLDS = [
         "decision at hand? The tax office gives you a new code, or open the chat link from the "
         "city's e-services after signing in with login.gov.pl.",
     ),
+    NP_(
+        "utter_pay_transfers",
+        "To pay {total_amount}, make {count} transfer as below: each title names what it pays, so "
+        "the office books every instalment.",
+        "To pay {total_amount}, make {count} transfers as below: each title names what it pays, "
+        "so the office books every instalment.",
+    ),
     N_(
         "utter_office_contact",
         "The tax office: {office}, {address}. Opening hours: {office_hours}. Phone: "

@@ -26,6 +26,7 @@ from actions.verification import (
     parse_identifier,
 )
 from intents.answers import parse_count, parse_day
+from payments.titles import TITLE_LENGTH, transfer_titles
 from storage.balances import balance_to_json, taxpayer_balance
 from storage.conversations import bound_taxpayer, issue_activation_code, list_cases
 from tests.actions.conftest import make_tracker
@@ -317,3 +318,13 @@ def test_the_hand_off_takes_the_last_turns_both_ways() -> None:
         {"from": "assistant", "text": "Najpierw muszę potwierdzić…", "at": NOW.isoformat()},
         {"from": "resident", "text": "chcę rozmawiać z człowiekiem", "at": None},
     ]
+
+
+def test_transfer_titles_fit_and_never_cut_a_reference() -> None:
+    refs = [f"PN-2026-000001-{number:02d}" for number in range(1, 20)]
+    titles = transfer_titles("T000001", refs)
+    assert all(len(title) <= TITLE_LENGTH for title, _ in titles)
+    assert [ref for _, group in titles for ref in group] == refs
+    for title, group in titles:
+        assert title == " ".join(["T000001", *group])
+    assert transfer_titles("T-1001", ["WF-2027-2"]) == [("T-1001 WF-2027-2", ["WF-2027-2"])]

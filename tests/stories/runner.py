@@ -18,6 +18,8 @@ A story file (`tests/stories/<area>.yml`) holds a list of stories:
             language: en                          # every reply in this language (or per language:
                                                   # {pl: en, …}); the facts are then in it
             replies: 2                            # how many replies (0: silence expected)
+            titles_whole: true                    # transfer titles ≤ 140 characters, and every
+                                                  # obligation due is named whole in one of them
             absent: {amounts: [...], text: [...], money: true}   # facts that must not appear
 
 Placeholders come from the ledger of the story's taxpayer (storage.balances), never written out:
@@ -145,6 +147,22 @@ def _money(ledger: Ledger, value: str, language: str) -> str:
     return format_money(Decimal(ledger.substitute(value)), language)
 
 
+_TITLE = re.compile(r"^(?:Title|Tytuł|Призначення платежу): (.*)$", re.MULTILINE)
+
+
+def _titles_broken(text: str, ledger: Ledger) -> list[str]:
+    """Transfer titles too long, or obligations due today missing whole from every title."""
+    titles = _TITLE.findall(text)
+    if not titles:
+        return ["no transfer title"]
+    failures = [f"a title of {len(title)} characters" for title in titles if len(title) > 140]
+    named = {word for title in titles for word in title.split()}
+    due = [row["obligation_ref"] for row in ledger.data["obligations"]
+           if row["effective_due_date"] <= TODAY.isoformat()]  # fmt: skip
+    failures += [f"{ref} not named whole" for ref in due if ref not in named]
+    return failures
+
+
 def check(
     expect: Mapping[str, Any], replies: Sequence[Reply], ledger: Ledger, language: str
 ) -> list[str]:
@@ -181,6 +199,8 @@ def check(
         if spec.get("money"):
             need("money", bool(_MONEY.search(text)), wanted)
 
+    if expect.get("titles_whole"):
+        failures += _titles_broken(text, ledger)
     facts(expect, True)
     facts(expect.get("absent", {}), False)
     if "replies" in expect:
