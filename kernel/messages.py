@@ -148,7 +148,6 @@ _DEADLINES = [
     N_("utter_deadlines", "Your next payments:\n{lines}"),
     N_("utter_deadline_line", "• {due_date}: {kind}, {amount}"),
     N_("utter_deadline_line_moved", "• {due_date} (moved from {statutory_date}): {kind}, {amount}"),
-    N_("utter_deadline_line_overdue", "• was due {due_date}: {kind}, {amount}"),
     N_("utter_deadlines_none", "You have no unpaid instalments: nothing to pay for now."),
     N_(
         "utter_deadlines_general",
@@ -353,6 +352,22 @@ _HOLDS = [
         "To pay {total_amount}, make {count} transfers as below: each title names what it pays, "
         "so the office books every instalment.",
     ),
+    N_("utter_deadlines_no_upcoming", "You have no instalments coming due."),
+    NP_(
+        "utter_deadlines_overdue",
+        "Past due: {count} instalment, {overdue_amount} as of {date}: {principal_amount} unpaid "
+        "and {interest_amount} interest on arrears, which grows every day until you pay.\n"
+        "{lines}",
+        "Past due: {count} instalments, {overdue_amount} as of {date}: {principal_amount} unpaid "
+        "and {interest_amount} interest on arrears, which grows every day until you pay.\n"
+        "{lines}",
+    ),
+    NP_(
+        "utter_deadlines_more",
+        "… and {count} more instalment, {total_amount} in all.",
+        "… and {count} more instalments, {total_amount} in all.",
+    ),
+    N_("label_show_all", "Show all"),
     N_(
         "utter_office_contact",
         "The tax office: {office}, {address}. Opening hours: {office_hours}. Phone: "

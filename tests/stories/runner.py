@@ -18,13 +18,14 @@ A story file (`tests/stories/<area>.yml`) holds a list of stories:
             language: en                          # every reply in this language (or per language:
                                                   # {pl: en, …}); the facts are then in it
             replies: 2                            # how many replies (0: silence expected)
+            max_lines: 20                         # the replies together are no longer
             titles_whole: true                    # transfer titles ≤ 140 characters, and every
                                                   # obligation due is named whole in one of them
             absent: {amounts: [...], text: [...], money: true}   # facts that must not appear
 
 Placeholders come from the ledger of the story's taxpayer (storage.balances), never written out:
-`{total}`, `{overdue}`, `{kind_total:KIND}`, and `{token}` (`{token2}`: a second link), `{pesel}`,
-`{code}` for verifying.
+`{total}`, `{overdue}`, `{interest}`, `{kind_total:KIND}`; and for verifying `{token}` (`{token2}`:
+a second link), `{pesel}`, `{code}`.
 A `say` may also be a button's payload (`/start_form{"form_type":"installments"}`).
 """
 
@@ -108,6 +109,8 @@ class Ledger:
             return str(self.data["total"])
         if name == "overdue":
             return str(self.data["overdue"])
+        if name == "interest":
+            return str(sum((Decimal(row["interest"]) for row in rows), Decimal(0)))
         if name == "kind_total":
             picked = [Decimal(row["total"]) for row in rows if row["kind"] == argument]
             assert picked, f"the taxpayer owes nothing for {argument}"
@@ -203,6 +206,9 @@ def check(
         failures += _titles_broken(text, ledger)
     facts(expect, True)
     facts(expect.get("absent", {}), False)
+    if "max_lines" in expect:
+        lines = text.count("\n") + 1
+        need(f"at most {expect['max_lines']} lines (got {lines})", lines <= expect["max_lines"])
     if "replies" in expect:
         need(f"{expect['replies']} replies (got {len(replies)})", len(replies) == expect["replies"])
     elif not replies:
