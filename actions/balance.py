@@ -210,6 +210,10 @@ def rows_to_pay(statement: Statement, reminded_ref: str | None, kind: str | None
     return [row for row in rows if row["effective_due_date"] == first]
 
 
+def _refs(rows: Iterable[Row]) -> list[str]:
+    return [row["obligation_ref"] for row in rows]
+
+
 class ActionPay(GminaAction):
     def name(self) -> str:
         return "action_pay"
@@ -244,11 +248,13 @@ class ActionPay(GminaAction):
     def _transfers(
         self, dispatcher: CollectingDispatcher, statement: Statement, account: str, rows: list[Row]
     ) -> None:
-        """One transfer per levy, or more when a levy's references do not fit in one title."""
+        """One transfer when every reference fits in its title; else one per levy, or more when a
+        levy's references do not fit in one title."""
         recipient = services.current().settings.city.office_name
         transfers: list[tuple[str, list[Row]]] = []
-        for kind_rows in by_kind(rows).values():
-            by_ref = {row["obligation_ref"]: row for row in kind_rows}
+        groups = [rows] if len(transfer_titles(statement.taxpayer.ref, _refs(rows))) == 1 else []
+        for kind_rows in groups or by_kind(rows).values():
+            by_ref = dict(zip(_refs(kind_rows), kind_rows, strict=True))
             for title, refs in transfer_titles(statement.taxpayer.ref, by_ref):
                 transfers.append((title, [by_ref[ref] for ref in refs]))
         if len(transfers) > 1:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
 from rasa_sdk import Tracker
@@ -60,12 +61,13 @@ def _lines(rows: list[Row], field: str) -> list[dict[str, Any]]:
 
 
 def _rest(dispatcher: CollectingDispatcher, rows: list[Row], limit: int | None) -> bool:
-    """Say how many more and how much they come to; whether the list was cut."""
+    """Say how many more and how much they come to (as the lines: without interest); whether
+    the list was cut."""
     if limit is None or len(rows) <= limit:
         return False
     rest = rows[limit:]
     dispatcher.utter_message(
-        response="utter_deadlines_more", count=len(rest), total_amount=total(rest)
+        response="utter_deadlines_more", count=len(rest), total_amount=total(rest, "principal")
     )
     return True
 
@@ -138,11 +140,14 @@ class ActionListDeadlines(GminaAction):
                 count=len(overdue),
                 date=statement.as_of.isoformat(),
                 overdue_amount=total(overdue),
-                principal_amount=total(overdue, "principal"),
-                interest_amount=total(overdue, "interest"),
                 lines=_lines(overdue[:limit], "principal"),
             )
             cut |= _rest(dispatcher, overdue, limit)
+            interest = total(overdue, "interest")
+            if Decimal(interest) > 0:
+                dispatcher.utter_message(
+                    response="utter_deadlines_interest", interest_amount=interest
+                )
         buttons = [intent_button("pay")]
         if cut:
             buttons.insert(0, button("label_show_all", "list_deadlines", page="all"))

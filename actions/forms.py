@@ -36,6 +36,7 @@ from actions.common import (
 )
 from actions.matters import MATTER_ENTITY, MATTERS, tell_matter
 from intents.answers import names_year, parse_count, parse_day
+from storage.cases import same_case_since
 from storage.conversations import create_case
 from storage.ledger import effective_due_date
 
@@ -155,6 +156,20 @@ def completed_form(tracker: Tracker) -> CaseForm | None:
         if all(tracker.get_slot(slot) is not None for slot in form.required_slots):
             return form
     return None
+
+
+async def _same_case_lately(tracker: Tracker, form: CaseForm) -> str | None:
+    """A case with these very answers filed within city.repeat_application_minutes, if any: the
+    confirmation then asks whether to file it again."""
+    taxpayer_id = verified_taxpayer(tracker)
+    current = services.current()
+    window = timedelta(minutes=current.settings.city.repeat_application_minutes)
+    if taxpayer_id is None or not window:
+        return None
+    async with services.session() as session:
+        return await same_case_since(
+            session, taxpayer_id, form.form_type, form.data(tracker), current.now() - window
+        )
 
 
 class ActionStartForm(GminaAction):
@@ -313,6 +328,9 @@ class ActionAskFormConfirmed(GminaAction):
             warning = form.warning(tracker, services.current().today()) if form.warning else None
             if warning is not None:
                 dispatcher.utter_message(**warning)
+            repeated = await _same_case_lately(tracker, form)
+            if repeated is not None:
+                dispatcher.utter_message(response="utter_form_repeated", case_ref=repeated)
             dispatcher.utter_message(
                 response=f"utter_summary_{form.form_type}", buttons=YES_NO, **form.summary(tracker)
             )

@@ -355,12 +355,12 @@ _HOLDS = [
     N_("utter_deadlines_no_upcoming", "You have no instalments coming due."),
     NP_(
         "utter_deadlines_overdue",
-        "Past due: {count} instalment, {overdue_amount} as of {date}: {principal_amount} unpaid "
-        "and {interest_amount} interest on arrears, which grows every day until you pay.\n"
-        "{lines}",
-        "Past due: {count} instalments, {overdue_amount} as of {date}: {principal_amount} unpaid "
-        "and {interest_amount} interest on arrears, which grows every day until you pay.\n"
-        "{lines}",
+        "Past due: {count} instalment, {overdue_amount} as of {date}:\n{lines}",
+        "Past due: {count} instalments, {overdue_amount} as of {date}:\n{lines}",
+    ),
+    N_(
+        "utter_deadlines_interest",
+        "Of this, {interest_amount} is interest on arrears, which grows every day until you pay.",
     ),
     NP_(
         "utter_deadlines_more",
@@ -368,6 +368,16 @@ _HOLDS = [
         "… and {count} more instalments, {total_amount} in all.",
     ),
     N_("label_show_all", "Show all"),
+    N_(
+        "utter_handoff_joined",
+        "Your conversation is already with the tax office staff (ticket {ticket_ref}); I have "
+        "added your latest messages to it. Someone will answer you here as soon as possible.",
+    ),
+    N_(
+        "utter_form_repeated",
+        "You have already submitted this very application: case {case_ref}. Answer “yes” only "
+        "if you want to submit it again.",
+    ),
     N_(
         "utter_office_contact",
         "The tax office: {office}, {address}. Opening hours: {office_hours}. Phone: "

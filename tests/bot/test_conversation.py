@@ -15,6 +15,7 @@ import pytest
 import sqlalchemy as sa
 
 from kernel.i18n import format_money, render
+from kernel.settings import CitySettings
 from storage.conversation_models import Conversation
 from storage.conversations import (
     create_link_token,
@@ -37,6 +38,7 @@ from tests.conversation_helpers import (
 from tests.resident_helpers import OTHER_PESEL, PESEL
 
 OFFICE = "Urząd Miasta Ruda Śląska"
+CITY = CitySettings()
 
 
 def said(key: str, language: str, **values: Any) -> str:
@@ -288,15 +290,20 @@ async def test_deadlines_pay_clarification_reminders_and_a_person(
                 "kiedy płacę?",
                 [
                     "Twoje najbliższe płatności:\n"
-                    f"• termin minął 15 marca 2027: podatek od nieruchomości, "
-                    f"{money(late_tax['total'])}\n"
-                    "• termin minął 31 marca 2027: opłata od posiadania psów, 30,00\u00a0zł\n"
                     "• 17 maja 2027 (przesunięty z 15 maja 2027): podatek od nieruchomości, "
                     "1\u00a0500,00\u00a0zł\n"
                     "• 17 maja 2027 (przesunięty z 15 maja 2027): opłata za gospodarowanie "
                     "odpadami, 150,00\u00a0zł\n"
                     "• 15 września 2027: podatek od nieruchomości, 1\u00a0500,00\u00a0zł\n"
-                    "• 15 listopada 2027: podatek od nieruchomości, 1\u00a0500,00\u00a0zł"
+                    "• 15 listopada 2027: podatek od nieruchomości, 1\u00a0500,00\u00a0zł",
+                    "Po terminie: 2 raty, "
+                    f"{money(Decimal(late_tax['total']) + Decimal(dog['total']))} "
+                    "na 10 maja 2027:\n"
+                    "• 15 marca 2027: podatek od nieruchomości, "
+                    f"{money(late_tax['principal'])}\n"
+                    "• 31 marca 2027: opłata od posiadania psów, 30,00\u00a0zł",
+                    f"Z tego {money(late_tax['interest'])} to odsetki za zwłokę, które rosną "
+                    "każdego dnia aż do zapłaty.",
                 ],
             ),
             (
@@ -332,7 +339,15 @@ async def test_deadlines_pay_clarification_reminders_and_a_person(
                 "chcę rozmawiać z człowiekiem",
                 [
                     "Przekazałem rozmowę pracownikom urzędu (zgłoszenie ZG-2027-000001). Ktoś "
-                    "odpowie tutaj najszybciej, jak to możliwe."
+                    "odpowie tutaj najszybciej, jak to możliwe.",
+                    said(
+                        "utter_office_contact",
+                        "pl",
+                        office=OFFICE,
+                        address=CITY.recipient_address,
+                        office_hours=CITY.office_hours,
+                        office_phone=CITY.office_phone,
+                    ),
                 ],
             ),
         ]
@@ -522,7 +537,11 @@ async def test_an_english_conversation(store: Store, aiohttp_client: ClientMaker
             ),
             (
                 "when do I pay the dog fee?",
-                ["Your next payments:\n• was due 31 March 2027: dog fee, PLN\u00a030.00"],
+                [
+                    "You have no instalments coming due.",
+                    "Past due: 1 instalment, PLN\u00a030.00 as of 10 May 2027:\n"
+                    "• 31 March 2027: dog fee, PLN\u00a030.00",
+                ],
             ),
             (
                 "I need a certificate of no tax arrears",
@@ -554,7 +573,15 @@ async def test_an_english_conversation(store: Store, aiohttp_client: ClientMaker
                 "I want to talk to a person",
                 [
                     "I have passed our conversation to the tax office staff (ticket "
-                    "ZG-2027-000001). Someone will answer you here as soon as possible."
+                    "ZG-2027-000001). Someone will answer you here as soon as possible.",
+                    said(
+                        "utter_office_contact",
+                        "en",
+                        office=OFFICE,
+                        address=CITY.recipient_address,
+                        office_hours=CITY.office_hours,
+                        office_phone=CITY.office_phone,
+                    ),
                 ],
             ),
             ("bye", ["Goodbye! Write to me whenever you need."]),
@@ -767,7 +794,19 @@ async def test_every_action_answers_in_the_residents_language(
                 lines["unsubscribe"],
                 [say("utter_unsubscribed", category="reminders", channel="sms")],
             ),
-            (lines["handoff"], [say("utter_handoff", ticket_ref="ZG-2027-000001")]),
+            (
+                lines["handoff"],
+                [
+                    say("utter_handoff", ticket_ref="ZG-2027-000001"),
+                    say(
+                        "utter_office_contact",
+                        office=OFFICE,
+                        address=CITY.recipient_address,
+                        office_hours=CITY.office_hours,
+                        office_phone=CITY.office_phone,
+                    ),
+                ],
+            ),
             (lines["language"], [say("utter_ask_language")]),
         ]
     )

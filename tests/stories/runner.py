@@ -19,6 +19,7 @@ A story file (`tests/stories/<area>.yml`) holds a list of stories:
                                                   # {pl: en, …}); the facts are then in it
             replies: 2                            # how many replies (0: silence expected)
             max_lines: 20                         # the replies together are no longer
+            cases: 1                              # cases (tickets: hand-off tickets) in the store
             titles_whole: true                    # transfer titles ≤ 140 characters, and every
                                                   # obligation due is named whole in one of them
             absent: {amounts: [...], text: [...], money: true}   # facts that must not appear

@@ -6,8 +6,10 @@ storage.demo at a frozen clock; see tests/stories/runner.py for the story format
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -17,6 +19,7 @@ from kernel.clock import FrozenClock
 from kernel.i18n import LANGUAGES
 from kernel.settings import Settings
 from storage.balances import balance_to_json, load_rate_tables, taxpayer_balance
+from storage.conversation_models import Case, HandoffTicket
 from storage.conversations import create_link_token, issue_activation_code
 from storage.demo import load_demo
 from storage.ledger import LedgerPolicy
@@ -79,6 +82,19 @@ async def _ledger_for(store: Store, settings: Settings, profile: str) -> Ledger:
     raise AssertionError(f"the demo city has no {profile} taxpayer")
 
 
+async def _count_in_store(store: Store, turn: Mapping[str, Any]) -> list[str]:
+    """`cases: N` / `tickets: N` expected after a turn: how many the store holds."""
+    failures = []
+    for key, table in (("cases", Case), ("tickets", HandoffTicket)):
+        wanted = turn.get("expect", {}).get(key)
+        if wanted is not None:
+            async with store.sessions() as session:
+                held = await session.scalar(sa.select(sa.func.count()).select_from(table))
+            if held != wanted:
+                failures.append(f"{held} {key} in the store, not {wanted}")
+    return failures
+
+
 @pytest.mark.parametrize("language", LANGUAGES)
 @pytest.mark.parametrize("story", STORIES, ids=[story.id for story in STORIES])
 async def test_story(
@@ -96,5 +112,6 @@ async def test_story(
             continue
         replies = await send(client, sender, ledger.substitute(str(said)))
         failures = check(turn.get("expect", {}), replies, ledger, language)
+        failures += await _count_in_store(store, turn)
         transcript = "\n---\n".join(reply.text + f" {reply.buttons}" for reply in replies)
         assert not failures, f"turn {number} {said!r}: {failures}\n{transcript}"
