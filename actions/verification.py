@@ -27,12 +27,17 @@ from actions.common import (
     sender,
     verified_summary,
 )
+from actions.matters import tell_office_contact
+from kernel.clock import WARSAW
 from storage.conversations import (
+    SENDER_FAILURE_LIMIT,
+    TAXPAYER_FAILURE_LIMIT,
     TaxpayerSummary,
     VerifyStatus,
     taxpayer_summary,
     verify_with_activation_code,
 )
+from storage.lockout import verification_locked_until
 
 LINK_FORM = "link_account_form"
 IDENTIFIER_SLOT = "identifier"
@@ -136,8 +141,22 @@ class ActionVerifyIdentity(GminaAction):
                 else None
             )
             await session.commit()
-        if outcome.status is VerifyStatus.LOCKED:
-            dispatcher.utter_message(response="utter_verify_locked")
+            locked_until = (
+                None
+                if summary is not None
+                else await verification_locked_until(
+                    session, channel, sender_id, str(identifier), now
+                )
+            )
+        if locked_until is not None:
+            # Said plainly, chat or taxpayer alike, with the ways in that need no code.
+            dispatcher.utter_message(
+                response="utter_verify_locked",
+                time=locked_until.astimezone(WARSAW).strftime("%H:%M"),
+                sender_limit=SENDER_FAILURE_LIMIT,
+                taxpayer_limit=TAXPAYER_FAILURE_LIMIT,
+            )
+            tell_office_contact(dispatcher)
             return forget
         if summary is None:
             dispatcher.utter_message(response="utter_verify_rejected")

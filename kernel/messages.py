@@ -106,8 +106,10 @@ _VERIFICATION = [
     ),
     N_(
         "utter_verify_locked",
-        "There have been too many unsuccessful attempts. For your security, please try again in "
-        "an hour or visit the tax office.",
+        "For your security, verifying with these details is locked until {time}: there were too "
+        "many wrong tries ({sender_limit} in one chat, or {taxpayer_limit} for one taxpayer from "
+        "any chats, within an hour). To get in now, open the chat link from the city's "
+        "e-services after signing in with login.gov.pl, or ask the tax office for a link.",
     ),
     N_("utter_already_verified", "This chat is already linked to the tax account of {name}."),
     N_(

@@ -27,13 +27,15 @@ A story file (`tests/stories/<area>.yml`) holds a list of stories:
 Placeholders come from the ledger of the story's taxpayer (storage.balances), never written out:
 `{total}`, `{overdue}`, `{interest}`, `{kind_total:KIND}`; and for verifying `{token}` (`{token2}`:
 a second link), `{pesel}`, `{code}`.
-A `say` may also be a button's payload (`/start_form{"form_type":"installments"}`).
+A `say` may also be a button's payload (`/start_form{"form_type":"installments"}`); a turn with
+`new_chat: true` is sent from a new sender (another browser), the story's taxpayer the same; a list
+in `turns` (a YAML alias of a few turns) counts as its turns.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -82,10 +84,19 @@ def load_stories(folder: Path = STORIES_DIR) -> list[Story]:
                     name=str(entry["name"]),
                     taxpayer=str(entry.get("taxpayer", "none")),
                     verified=bool(entry.get("verified", False)),
-                    turns=list(entry["turns"]),
+                    turns=list(_flat(entry["turns"])),
                 )
             )
     return stories
+
+
+def _flat(turns: Sequence[Any]) -> Iterator[Mapping[str, Any]]:
+    """Turns, with lists inside (a YAML anchor repeated: `- *wrong_try`) spliced in."""
+    for turn in turns:
+        if isinstance(turn, list):
+            yield from _flat(turn)
+        else:
+            yield turn
 
 
 @dataclass

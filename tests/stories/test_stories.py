@@ -110,6 +110,8 @@ async def test_story(
         said = per_language(turn["say"], language)
         if said is None:
             continue
+        if turn.get("new_chat"):
+            sender = new_sender()
         replies = await send(client, sender, ledger.substitute(str(said)))
         failures = check(turn.get("expect", {}), replies, ledger, language)
         failures += await _count_in_store(store, turn)
