@@ -46,6 +46,17 @@ def said(key: str, language: str, **values: Any) -> str:
     return render(key, language, values)
 
 
+def office_contact(language: str) -> str:
+    return said(
+        "utter_office_contact",
+        language,
+        office=OFFICE,
+        address=CITY.recipient_address,
+        office_hours=CITY.office_hours,
+        office_phone=CITY.office_phone,
+    )
+
+
 def money(value: str | Decimal, language: str = "pl") -> str:
     return format_money(value, language)
 
@@ -340,14 +351,7 @@ async def test_deadlines_pay_clarification_reminders_and_a_person(
                 [
                     "Przekazałem rozmowę pracownikom urzędu (zgłoszenie ZG-2027-000001). Ktoś "
                     "odpowie tutaj najszybciej, jak to możliwe.",
-                    said(
-                        "utter_office_contact",
-                        "pl",
-                        office=OFFICE,
-                        address=CITY.recipient_address,
-                        office_hours=CITY.office_hours,
-                        office_phone=CITY.office_phone,
-                    ),
+                    office_contact("pl"),
                 ],
             ),
         ]
@@ -454,14 +458,7 @@ async def test_too_many_wrong_codes_lock_the_sender_out_for_an_hour(
         assert await chat.texts("ZZZZ-ZZZZ") == [said("utter_verify_rejected", "pl")]
     locked = [
         said("utter_verify_locked", "pl", time="13:00", sender_limit=5, taxpayer_limit=10),
-        said(
-            "utter_office_contact",
-            "pl",
-            office=OFFICE,
-            address=CITY.recipient_address,
-            office_hours=CITY.office_hours,
-            office_phone=CITY.office_phone,
-        ),
+        office_contact("pl"),
     ]
     # The fifth wrong code locks the chat, and says so with the time it lifts; so does the next.
     for _ in range(2):
@@ -581,14 +578,7 @@ async def test_an_english_conversation(store: Store, aiohttp_client: ClientMaker
                 [
                     "I have passed our conversation to the tax office staff (ticket "
                     "ZG-2027-000001). Someone will answer you here as soon as possible.",
-                    said(
-                        "utter_office_contact",
-                        "en",
-                        office=OFFICE,
-                        address=CITY.recipient_address,
-                        office_hours=CITY.office_hours,
-                        office_phone=CITY.office_phone,
-                    ),
+                    office_contact("en"),
                 ],
             ),
             ("bye", ["Goodbye! Write to me whenever you need."]),
@@ -805,13 +795,7 @@ async def test_every_action_answers_in_the_residents_language(
                 lines["handoff"],
                 [
                     say("utter_handoff", ticket_ref="ZG-2027-000001"),
-                    say(
-                        "utter_office_contact",
-                        office=OFFICE,
-                        address=CITY.recipient_address,
-                        office_hours=CITY.office_hours,
-                        office_phone=CITY.office_phone,
-                    ),
+                    office_contact(language),
                 ],
             ),
             (lines["language"], [say("utter_ask_language")]),
