@@ -25,7 +25,6 @@ from actions.verification import (
     parse_activation_code,
     parse_identifier,
 )
-from intents.answers import parse_count, parse_day
 from payments.titles import TITLE_LENGTH, transfer_titles
 from storage.balances import balance_to_json, taxpayer_balance
 from storage.conversations import bound_taxpayer, issue_activation_code, list_cases
@@ -178,37 +177,6 @@ def test_upcoming_dates_move_off_days_off() -> None:
         date(2027, 11, 15),
         date(2028, 3, 15),
     ]
-
-
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("3", 3),
-        ("3 osoby", 3),
-        ("trzy", 3),
-        ("Pięć", 5),
-        ("п'ять", 5),
-        ("two of us", 2),
-        ("x", None),
-    ],
-)
-def test_counts_in_digits_or_words(text: str, expected: int | None) -> None:
-    assert parse_count(text) == expected
-
-
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("2027-05-01", date(2027, 5, 1)),
-        ("od 1.05.2027", date(2027, 5, 1)),
-        ("1/6", date(2027, 6, 1)),
-        ("1/5", date(2028, 5, 1)),
-        ("31.02.2027", None),
-        ("wczoraj", None),
-    ],
-)
-def test_days_as_residents_write_them(text: str, expected: date | None) -> None:
-    assert parse_day(text, TODAY) == expected
 
 
 def test_a_changed_waste_declaration_is_due_by_the_10th_of_the_next_month() -> None:
