@@ -334,6 +334,8 @@ class Turn:
         if requested is not None and requested not in answers:
             # Not an answer: a request runs (the unhappy path), then the question comes again.
             if intent in policy.RULES and intent not in policy.REPLIES:
+                # Not the secret asked for, so its entities ("to English") reach the request.
+                self.state.latest_message["entities"] = list(self.parse.get("entities", []))
                 await self._run_intent(intent)
             if self.state.active_loop_name == form:
                 await self._ask(requested)
