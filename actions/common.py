@@ -95,12 +95,17 @@ def named_kind(tracker: Tracker) -> str | None:
     return kind_value(entity(tracker, KIND_SLOT))
 
 
-def button(title_key: str, intent: str, **entities: Any) -> dict[str, str]:
-    """A button whose payload is Rasa's `/intent{"entity": "value"}`; the title is a message key."""
+def button_payload(intent: str, **entities: Any) -> str:
+    """Rasa's `/intent{"entity": "value"}`."""
     payload = f"/{intent}"
     if entities:
         payload += json.dumps(entities, ensure_ascii=False, separators=(",", ":"))
-    return {"title": title_key, "payload": payload}
+    return payload
+
+
+def button(title_key: str, intent: str, **entities: Any) -> dict[str, str]:
+    """A button whose payload is Rasa's `/intent{"entity": "value"}`; the title is a message key."""
+    return {"title": title_key, "payload": button_payload(intent, **entities)}
 
 
 def intent_button(intent: str, **entities: Any) -> dict[str, str]:
