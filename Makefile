@@ -6,7 +6,7 @@ STAMP := $(VENV)/.install-stamp
 GMINA := $(BIN)/gmina
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test bench check lint types format i18n
+.PHONY: help install run test pytest bench check lint types format i18n
 
 help: ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 10
@@ -25,13 +25,16 @@ run: install ## migrate var/gmina.db, load the demo city if empty, serve on 127.
 	$(GMINA) demo-data --if-empty
 	$(GMINA) run
 
-test: install ## the whole suite, on SQLite and (when reachable) PostgreSQL
+test: install lint types pytest ## ruff, ruff format --check, mypy, then the suite on SQLite and (when reachable) PostgreSQL
+
+pytest: install ## only the suite
 	$(BIN)/pytest
 
 bench: install ## benchmarks; JSON in bench/results/
 	$(BIN)/python -m bench
 
-check: install lint types test ## ruff, mypy and the tests
+check: install ## make test with PostgreSQL required (CI=true): an unreachable one fails, nothing is skipped
+	CI=true $(MAKE) test
 
 lint: install
 	$(BIN)/ruff check .

@@ -4,7 +4,9 @@
 `{"taxpayer_ref": REF, "ttl_minutes": N}` (`ttl_minutes` optional, default 30) answers 200
 `{"token", "expires_at", "telegram_link"}`: `expires_at` in ISO 8601 UTC, `telegram_link` null
 when `telegram.bot_username` is not set. Errors are JSON `{"error": CODE}`: 401 for a missing or
-wrong key (and whenever no key is configured), 400 for a malformed body, 404 for an unknown ref.
+wrong key (and whenever no key is configured), 400 for a malformed body (not UTF-8 JSON, nested too
+deep, a lone surrogate, a reference with control characters), 404 for an unknown ref, 429 with
+`Retry-After` past `web.rate_limit.portal` requests from one address.
 """
 
 from __future__ import annotations
@@ -16,8 +18,10 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.typedefs import CLOCK, SESSIONS, SETTINGS
+from kernel import jsonsafe
+from kernel.ratelimit import rate_limited
 from kernel.settings import Settings
+from kernel.webkeys import CLOCK, SESSIONS, SETTINGS
 from storage.conversations import LINK_TOKEN_TTL, UnknownTaxpayer, create_link_token
 
 log = logging.getLogger(__name__)
@@ -50,14 +54,15 @@ def _parse(body: Any) -> tuple[str, int] | str:
     if not isinstance(body, dict):
         return "the body must be a JSON object"
     ref = body.get("taxpayer_ref")
-    if not isinstance(ref, str) or not ref.strip() or len(ref) > 64:
-        return "taxpayer_ref must be a non-empty string of at most 64 characters"
+    if not isinstance(ref, str) or not ref.strip() or len(ref) > 64 or not ref.isprintable():
+        return "taxpayer_ref must be a non-empty string of at most 64 printable characters"
     ttl = body.get("ttl_minutes", int(LINK_TOKEN_TTL.total_seconds() // 60))
     if isinstance(ttl, bool) or not isinstance(ttl, int) or not 1 <= ttl <= MAX_TTL_MINUTES:
         return f"ttl_minutes must be a whole number from 1 to {MAX_TTL_MINUTES}"
     return ref.strip(), ttl
 
 
+@rate_limited("portal")
 async def issue_link_token(request: web.Request) -> web.Response:
     if not _authorised(request):
         log.warning("portal API: refused a request without a valid key")
@@ -65,9 +70,9 @@ async def issue_link_token(request: web.Request) -> web.Response:
         response.headers["WWW-Authenticate"] = "Bearer"
         return response
     try:
-        parsed = _parse(await request.json())
-    except ValueError:  # not JSON, or not UTF-8
-        parsed = "the body must be a JSON object"
+        parsed = _parse(jsonsafe.loads(await request.read()))
+    except jsonsafe.InvalidJSON as exc:
+        parsed = f"the body must be a JSON object: {exc}"
     if isinstance(parsed, str):
         return _error(400, "bad_request", parsed)
     taxpayer_ref, ttl_minutes = parsed

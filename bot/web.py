@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -23,13 +24,19 @@ from sqlalchemy import text
 
 from bot.channels.conversation import setup_conversation
 from bot.portal import setup_portal_routes
-from bot.typedefs import CHANNELS, CLOCK, ENGINE, METRICS, SESSIONS, SETTINGS
+from bot.retention import retention_ctx
+from bot.typedefs import CHANNELS, ENGINE, METRICS
 from bot.webchat import setup_webchat_routes
 from kernel.clock import Clock, SystemClock
+from kernel.ratelimit import RATE_LIMITS, RateLimits
 from kernel.settings import Settings
+from kernel.webkeys import CLOCK, SESSIONS, SETTINGS
 from storage.db import create_engine, make_sessionmaker
 
 log = logging.getLogger(__name__)
+
+# nginx's name and number for a request the client abandoned before the answer.
+CLIENT_CLOSED_REQUEST = 499
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -89,6 +96,10 @@ def _metrics_middleware(registry: CollectorRegistry) -> Middleware:
         except web.HTTPException as exc:
             status = exc.status
             raise
+        except (asyncio.CancelledError, ConnectionResetError):
+            # The client went away before the answer (aiohttp cancels the handler): not our fault.
+            status = CLIENT_CLOSED_REQUEST
+            raise
         finally:
             requests.labels(name, str(status)).inc()
             latency.labels(name).observe(time.perf_counter() - started)
@@ -125,8 +136,10 @@ def init_app(settings: Settings, *, clock: Clock | None = None) -> web.Applicati
     app[SETTINGS] = settings
     app[CLOCK] = clock or SystemClock()
     app[METRICS] = registry
+    app[RATE_LIMITS] = RateLimits(settings.web.rate_limit)
     app[CHANNELS] = channel_states(settings)
     app.cleanup_ctx.append(_store_ctx)
+    app.cleanup_ctx.append(retention_ctx)
     app.router.add_get("/health", health)
     app.router.add_get("/metrics", metrics)
     setup_conversation(app)

@@ -7,23 +7,21 @@ One model serves all three languages; their scripts and vocabularies hardly over
 
 Every candidate model is linear, so inference skips scikit-learn's per-call validation: the fitted
 vocabulary, IDF weights and coefficients are copied out, and a message is scored with dictionary
-look-ups and one small matrix product, well under a millisecond.
+look-ups and one small matrix product, well under a millisecond. Those arrays are all a trained
+classifier is (`to_arrays` / `from_arrays`), so a model cached on disk loads without
+scikit-learn, which is imported only to train.
 """
 
 from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import LogisticRegression, SGDClassifier
-from sklearn.naive_bayes import ComplementNB
-from sklearn.svm import LinearSVC
 
 from intents.normalize import fold, lower
 
@@ -65,32 +63,55 @@ class ModelSpec:
     description: str
 
 
+# scikit-learn takes about a second to import: only training needs it.
+def _sgd_logloss() -> Any:
+    from sklearn.linear_model import SGDClassifier
+
+    return SGDClassifier(loss="log_loss", alpha=1e-5, max_iter=50, tol=1e-4, random_state=0)
+
+
+def _logreg() -> Any:
+    from sklearn.linear_model import LogisticRegression
+
+    return LogisticRegression(C=20.0, solver="saga", tol=1e-3, max_iter=200)
+
+
+def _linear_svc() -> Any:
+    from sklearn.svm import LinearSVC
+
+    return LinearSVC(C=1.0)
+
+
+def _complement_nb() -> Any:
+    from sklearn.naive_bayes import ComplementNB
+
+    return ComplementNB(alpha=0.1)
+
+
 MODELS: dict[str, ModelSpec] = {
     spec.name: spec
     for spec in (
         ModelSpec(
             "sgd_logloss",
-            lambda: SGDClassifier(
-                loss="log_loss", alpha=1e-5, max_iter=50, tol=1e-4, random_state=0
-            ),
+            _sgd_logloss,
             "ovr",
             "SGDClassifier(loss=log_loss, alpha=1e-5), one-vs-rest logistic",
         ),
         ModelSpec(
             "logreg",
-            lambda: LogisticRegression(C=20.0, solver="saga", tol=1e-3, max_iter=200),
+            _logreg,
             "softmax",
             "LogisticRegression(C=20, saga), multinomial",
         ),
         ModelSpec(
             "linear_svc",
-            lambda: LinearSVC(C=1.0),
+            _linear_svc,
             "ovr",
             "LinearSVC(C=1), margins through a sigmoid (uncalibrated)",
         ),
         ModelSpec(
             "complement_nb",
-            lambda: ComplementNB(alpha=0.1),
+            _complement_nb,
             "softmax",
             "ComplementNB(alpha=0.1)",
         ),
@@ -101,7 +122,7 @@ DEFAULT_MODEL = "sgd_logloss"
 
 def _linear_parts(estimator: Any) -> tuple[Array, Array]:
     """(coefficients as features × labels, intercepts) of a fitted linear estimator."""
-    if isinstance(estimator, ComplementNB):
+    if hasattr(estimator, "feature_log_prob_"):  # ComplementNB: log probabilities, no intercept
         coef = np.asarray(estimator.feature_log_prob_, dtype=np.float64)
         return np.ascontiguousarray(coef.T), np.zeros(coef.shape[0])
     coef = np.asarray(estimator.coef_, dtype=np.float64)
@@ -124,6 +145,8 @@ class IntentClassifier:
     def fit(self, texts: Sequence[str], labels: Sequence[str]) -> IntentClassifier:
         if len(set(labels)) < 2:
             raise ValueError("training needs examples of at least two intents")
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
         vectorizer = TfidfVectorizer(analyzer=features, sublinear_tf=True, dtype=np.float64)
         matrix = vectorizer.fit_transform(texts)
         estimator = self.spec.build()
@@ -133,6 +156,40 @@ class IntentClassifier:
         self._idf = np.asarray(vectorizer.idf_, dtype=np.float64)
         self._coef, self._intercept = _linear_parts(estimator)
         return self
+
+    def to_arrays(self) -> dict[str, npt.NDArray[Any]]:
+        """The trained classifier as plain arrays (no Python objects, so no pickle to load)."""
+        if not self.labels:
+            raise RuntimeError("the classifier is not trained")
+        by_index = sorted(self._vocabulary, key=self._vocabulary.__getitem__)
+        # Features never hold a line break: `features` splits the text on all whitespace.
+        joined = "\n".join(by_index).encode("utf-8")
+        return {
+            "model": np.array(self.spec.name),
+            "labels": np.array(self.labels),
+            "features": np.frombuffer(joined, dtype=np.uint8),
+            "idf": self._idf,
+            "coef": self._coef,
+            "intercept": self._intercept,
+        }
+
+    @classmethod
+    def from_arrays(cls, arrays: Mapping[str, npt.NDArray[Any]]) -> IntentClassifier:
+        """The classifier `to_arrays` gave; ValueError when the arrays do not fit together."""
+        classifier = cls(str(arrays["model"]))
+        labels = [str(label) for label in arrays["labels"]]
+        names = bytes(arrays["features"]).decode("utf-8").split("\n")
+        idf = np.asarray(arrays["idf"], dtype=np.float64)
+        coef = np.asarray(arrays["coef"], dtype=np.float64)
+        intercept = np.asarray(arrays["intercept"], dtype=np.float64)
+        if idf.shape != (len(names),) or coef.shape != (len(names), len(labels)):
+            raise ValueError("the arrays of a classifier do not fit together")
+        if intercept.shape != (len(labels),) or len(set(names)) != len(names):
+            raise ValueError("the arrays of a classifier do not fit together")
+        classifier.labels = labels
+        classifier._vocabulary = {name: index for index, name in enumerate(names)}
+        classifier._idf, classifier._coef, classifier._intercept = idf, coef, intercept
+        return classifier
 
     def scores(self, text: str) -> Array:
         """The model's linear score per label, in the order of `labels`."""

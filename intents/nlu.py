@@ -9,26 +9,49 @@ The result is a plain dict in the shape of Rasa's parse output, so the dialogue 
 
 Below `threshold` the intent becomes `out_of_scope`, keeping the model's own confidence;
 `intent_ranking` still carries the model's top three, so the engine can ask "did you mean ...?".
+
+`NLU.default(cache_dir)` keeps the trained classifier in `cache_dir` as plain arrays (`.npz`, no
+pickle), named by a hash of the training data, the code that turns it into a model and the
+libraries' versions; the file carries a SHA-256 of its arrays. A file that is missing, stale,
+damaged or unreadable is ignored and the model trained again (and the file rewritten), so a
+cached model is always the one training would give.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
 import re
+import tempfile
 import threading
 import time
+import zipfile
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
-from datetime import UTC, date, datetime
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import date
+from importlib import metadata
 from pathlib import Path
-from typing import Any, ClassVar, Protocol
-from zoneinfo import ZoneInfo
+from typing import Any, ClassVar
 
+import numpy as np
+import numpy.typing as npt
+
+from intents import classifier as classifier_module
+from intents import normalize as normalize_module
 from intents.classifier import DEFAULT_MODEL, IntentClassifier
-from intents.data import EntitySpan, Example, load_nlu_yaml, load_packaged
+from intents.data import (
+    EntitySpan,
+    Example,
+    data_fingerprint,
+    load_nlu_yaml,
+    load_packaged,
+    packaged_paths,
+)
 from intents.entities import EntityExtractor
 from intents.language import detect_language
 from intents.normalize import fold
+from kernel.clock import Clock, SystemClock, today_in_warsaw
 
 logger = logging.getLogger(__name__)
 
@@ -42,23 +65,16 @@ FALLBACK_INTENT = "out_of_scope"
 # 0.3, where most random gibberish already falls back; above 0.4 real requests start to.
 DEFAULT_THRESHOLD = 0.3
 RANKING_SIZE = 3
-WARSAW = ZoneInfo("Europe/Warsaw")
+# What a trained classifier depends on besides its training data: a change to any of them makes
+# a cached model stale.
+_MODEL_SOURCES = (Path(classifier_module.__file__), Path(normalize_module.__file__))
+_MODEL_LIBRARIES = ("numpy", "scikit-learn")
+_CACHE_FORMAT = "1"
 
 # In Polish a bare "no" is a colloquial "yes"; in English it is "no". Only a conversation known to
 # be in Polish gets the Polish reading.
 _POLISH_YES = frozenset({"no", "noo", "nooo", "no no"})
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-
-
-class Clock(Protocol):
-    """Anything with an aware `now()`, such as the kernel's clock."""
-
-    def now(self) -> datetime: ...
-
-
-class _SystemClock:
-    def now(self) -> datetime:
-        return datetime.now(UTC)
 
 
 class NLU:
@@ -79,7 +95,7 @@ class NLU:
         self.classifier = classifier
         self.extractor = extractor or EntityExtractor()
         self.threshold = threshold
-        self._clock: Clock = clock or _SystemClock()
+        self._clock: Clock = clock or SystemClock()
 
     @classmethod
     def train(
@@ -103,16 +119,31 @@ class NLU:
         return cls(classifier, threshold=threshold, clock=clock)
 
     @classmethod
-    def default(cls) -> NLU:
-        """The model trained on the packaged data, built once per process on first use."""
+    def default(cls, cache_dir: Path | None = None) -> NLU:
+        """The model trained on the packaged data, built once per process on first use; with
+        `cache_dir`, read from there when it was trained before, and written there when not."""
         if cls._default is None:
             with cls._default_lock:
                 if cls._default is None:
-                    cls._default = cls.train(load_packaged())
+                    cls._default = cls.packaged(cache_dir)
         return cls._default
 
+    @classmethod
+    def packaged(cls, cache_dir: Path | None = None) -> NLU:
+        """A model of the packaged data: from `cache_dir` when it holds a sound one for this
+        data, code and libraries; else trained, and written there."""
+        if cache_dir is None:
+            return cls.train(load_packaged())
+        path = cache_dir / f"nlu-{_cache_key(DEFAULT_MODEL)}.npz"
+        cached = _load_cached(path)
+        if cached is not None:
+            return cls(cached)
+        trained = cls.train(load_packaged())
+        _save_cached(path, trained.classifier)
+        return trained
+
     def today(self) -> date:
-        return self._clock.now().astimezone(WARSAW).date()
+        return today_in_warsaw(self._clock)
 
     def parse(self, text: str, language_hint: str | None = None) -> dict[str, Any]:
         language = detect_language(text, default=language_hint or "pl")
@@ -233,3 +264,57 @@ def _summary(gold: Sequence[str], predicted: Sequence[str]) -> dict[str, Any]:
         "macro_f1": round(sum(f1s) / len(f1s), 4) if f1s else 0.0,
         "per_intent": per_intent,
     }
+
+
+# --- the trained model on disk ------------------------------------------------------------------
+
+
+def _cache_key(model: str) -> str:
+    versions = [f"{name}={metadata.version(name)}" for name in _MODEL_LIBRARIES]
+    sources = data_fingerprint([*packaged_paths(), *_MODEL_SOURCES])
+    return hashlib.sha256(
+        "|".join([_CACHE_FORMAT, model, sources, *versions]).encode()
+    ).hexdigest()[:20]
+
+
+def _arrays_digest(arrays: Mapping[str, npt.NDArray[Any]]) -> str:
+    digest = hashlib.sha256()
+    for name in sorted(arrays):
+        digest.update(name.encode())
+        digest.update(np.ascontiguousarray(arrays[name]).tobytes())
+    return digest.hexdigest()
+
+
+def _load_cached(path: Path) -> IntentClassifier | None:
+    """The classifier in `path`, or None when there is none or it cannot be trusted."""
+    try:
+        # Opened here, so that the file is closed when numpy fails half way through reading it.
+        with path.open("rb") as handle, np.load(handle, allow_pickle=False) as stored:
+            arrays = {name: stored[name] for name in stored.files if name != "sha256"}
+            expected = str(stored["sha256"])
+        if _arrays_digest(arrays) != expected:
+            raise ValueError("its SHA-256 does not match its arrays")
+        return IntentClassifier.from_arrays(arrays)
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+        logger.warning("NLU cache %s not used, training again: %s", path, exc)
+        return None
+
+
+def _save_cached(path: Path, classifier: IntentClassifier) -> None:
+    """Write atomically (a reader never sees half a file); a cache that cannot be written is
+    only slower next time."""
+    arrays = classifier.to_arrays()
+    payload: dict[str, Any] = {"sha256": np.array(_arrays_digest(arrays)), **arrays}
+    temporary: str | None = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False) as out:
+            temporary = out.name
+            np.savez(out, **payload)  # plain arrays only: nothing is pickled
+        os.replace(temporary, path)
+    except OSError as exc:
+        logger.warning("NLU cache %s not written: %s", path, exc)
+        if temporary is not None:
+            Path(temporary).unlink(missing_ok=True)

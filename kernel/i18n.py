@@ -35,6 +35,7 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_currency, format_decimal
 
+from kernel.errors import InternalError
 from kernel.messages import MESSAGES, Plural
 
 LANGUAGES = ("pl", "en", "uk")
@@ -50,7 +51,7 @@ LABELLED = frozenset({"kind", "form_type", "category", "channel", "status"})
 _FORMATTER = string.Formatter()
 
 
-class UnknownMessage(LookupError):
+class UnknownMessage(InternalError, LookupError):
     """No message has this key."""
 
 

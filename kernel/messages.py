@@ -452,3 +452,50 @@ MESSAGES: dict[str, str | Plural] = dict(
     + _LABELS
     + _HOLDS
 )
+
+# --- The web chat page's own words (bot/static/chat.*), served to the page by bot.webchat. ---
+# `{city}`, `{length}` and `{limit}` are filled in by the page's script, not by kernel.i18n.
+_WEB_CHAT = [
+    N_("web_page_title", "{city} – local taxes and fees assistant"),
+    N_("web_heading", "Local taxes and fees assistant"),
+    N_("web_skip_to_message", "Skip to the message box"),
+    N_("web_intro_heading", "How can I see what I owe?"),
+    N_(
+        "web_intro_text",
+        "General questions are answered for everyone. Amounts, deadlines and cases are shown only "
+        "after you confirm who you are:",
+    ),
+    N_(
+        "web_intro_token",
+        "with a one-time code from the city portal (after signing in with login.gov.pl) or from "
+        "the tax office, type:",
+    ),
+    N_("web_intro_command", "/start CODE"),
+    N_(
+        "web_intro_code",
+        "or give your PESEL (or NIP) and the activation code printed on your tax decision.",
+    ),
+    N_("web_transcript_label", "Conversation with the assistant"),
+    N_("web_message_label", "Your message"),
+    N_("web_message_hint", "Enter sends the message, Shift+Enter starts a new line."),
+    N_("web_send", "Send"),
+    N_("web_you", "You"),
+    N_("web_assistant", "Assistant"),
+    N_("web_suggestions", "Suggested answers"),
+    N_("web_image_alt", "Image from the assistant"),
+    N_("web_busy", "The assistant is answering…"),
+    N_("web_send_failed", "The message could not be sent. Please try again in a moment."),
+    N_(
+        "web_too_long",
+        "This message is too long to send: {length} characters, and at most {limit} fit. "
+        "Please shorten it; nothing has been cut.",
+    ),
+    N_("web_new_conversation", "New conversation"),
+    N_(
+        "web_new_conversation_done",
+        "A new conversation has started. The previous one is no longer shown in this browser.",
+    ),
+    N_("web_noscript", "The chat needs JavaScript switched on."),
+]
+
+MESSAGES.update(_WEB_CHAT)

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+import re
+from decimal import ROUND_HALF_UP, Decimal
 
 GROSZ = Decimal("0.01")
 ZLOTY = Decimal("1")
 ZERO = Decimal("0.00")
+
+_PLAIN_AMOUNT = re.compile(r"[0-9]+(?:\.[0-9]{1,2})?")
+_TOO_PRECISE = re.compile(r"[0-9]+\.[0-9]{3,}")
 
 
 def to_grosze(value: Decimal) -> Decimal:
@@ -20,25 +24,34 @@ def to_whole_zloty(value: Decimal) -> Decimal:
 
 
 def parse_amount(text: str) -> Decimal:
-    """A złoty amount as the finance system writes it: digits, a dot, at most two decimals.
+    """A złoty amount as the finance system writes it: ASCII digits, then at most a dot and one
+    or two decimals (`1234.50`). No sign, no grouping (`1_000.00`, `1 000`), no exponent.
 
     Raises ValueError with a reason a person can act on.
     """
     text = text.strip()
     if not text:
         raise ValueError("empty amount")
-    try:
-        value = Decimal(text)
-    except InvalidOperation as exc:
-        raise ValueError(f"not a number: {text!r}") from exc
-    if not value.is_finite():
-        raise ValueError(f"not a number: {text!r}")
-    exponent = value.as_tuple().exponent
-    if isinstance(exponent, int) and exponent < -2:
+    if _PLAIN_AMOUNT.fullmatch(text):
+        return Decimal(text).quantize(GROSZ)
+    if _PLAIN_AMOUNT.fullmatch(text.removeprefix("-")):
+        raise ValueError(f"must be positive: {text!r}")
+    if _TOO_PRECISE.fullmatch(text):
         raise ValueError(f"more than two decimal places: {text!r}")
-    if "e" in text.lower() or "," in text:
-        raise ValueError(f"write the amount with a dot and digits only: {text!r}")
-    return value.quantize(GROSZ)
+    raise ValueError(f"write the amount with a dot and digits only: {text!r}")
+
+
+def to_grosze_count(value: Decimal) -> int:
+    """Whole grosze, as the store keeps money (`120.50` → 12050); ValueError for a fraction."""
+    count = value.scaleb(2)
+    if count != count.to_integral_value():
+        raise ValueError(f"a fraction of a grosz: {value}")
+    return int(count)
+
+
+def from_grosze_count(count: int) -> Decimal:
+    """Złoty with two places from whole grosze (12050 → `120.50`)."""
+    return Decimal(count).scaleb(-2)
 
 
 def format_plain(value: Decimal) -> str:

@@ -4,8 +4,10 @@ The file named by `GMINA_CONFIG` (default `config.yml` in the working folder) is
 key can then be overridden from the environment as `GMINA__SECTION__KEY` (nested sections too, e.g.
 `GMINA__SMS__TWILIO__AUTH_TOKEN`). A value in brackets or braces is read as YAML, so
 `GMINA__REMINDERS__OFFSETS_DAYS="[-7, -1, 3]"` gives a list; any other value is a string that
-the typed settings convert. Bad configuration raises
-`ConfigError` with one line that names the key.
+the typed settings convert. Bad configuration raises `ConfigurationError` with one line that
+names the key: a value of the wrong type, a date that no year has, a database URL that is not one,
+an SQLite file whose folder cannot exist, a file that is not UTF-8 YAML. What only the server needs
+(a host that resolves, a free port) is checked by `gmina run` when it binds.
 """
 
 from __future__ import annotations
@@ -13,22 +15,31 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from datetime import time
+from datetime import date, time
 from decimal import Decimal
+from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    IPvAnyNetwork,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 from stdnum.pl import nip as stdnum_nip
+
+from kernel.errors import ConfigurationError
 
 ENV_PREFIX = "GMINA__"
 CONFIG_ENV = "GMINA_CONFIG"
 DEFAULT_CONFIG_PATH = Path("config.yml")
-
-
-class ConfigError(Exception):
-    """Configuration that cannot be used; the message is one line naming the key."""
 
 
 class _Section(BaseModel):
@@ -44,18 +55,78 @@ class DatabaseSettings(_Section):
     @field_validator("url")
     @classmethod
     def _known_engine(cls, value: str) -> str:
-        if not value.startswith(("sqlite", "postgresql", "postgres")):
+        try:
+            url = make_url(value)
+        except ArgumentError:
+            raise ValueError(
+                "not a database URL (sqlite:///PATH or postgresql://USER@HOST/DB)"
+            ) from None
+        if url.get_backend_name() not in ("sqlite", "postgresql", "postgres"):
             raise ValueError("only sqlite:// and postgresql:// URLs are supported")
+        if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+            _check_sqlite_path(Path(url.database))
         return value
 
 
+def _check_sqlite_path(path: Path) -> None:
+    """The store's file can be made: no folder on its way is a file, and it is not a folder."""
+    if path.is_dir():
+        raise ValueError(f"{path} is a folder, not a database file")
+    for folder in path.parents:
+        if folder.exists():
+            if not folder.is_dir():
+                raise ValueError(f"{folder} is a file, so {path} cannot be made under it")
+            return
+
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8080
+# A server on every interface has no one address to put in links: a link then names this machine.
+_LOOPBACK_FOR = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}
+
+
+class RouteLimit(_Section):
+    """A token bucket per client address: `burst` requests at once, refilled at `per_minute`."""
+
+    per_minute: float = Field(ge=0)  # 0: no limit
+    burst: int = Field(ge=1)
+
+
+class RateLimitSettings(_Section):
+    """Limits of the public routes, per client address, counted in each server process."""
+
+    # Proxies (addresses or networks) whose X-Forwarded-For names the client; nobody else's is
+    # believed, or anyone could pick a fresh address for every request.
+    trusted_proxies: list[IPvAnyNetwork] = []
+    # Clients never limited: by default this machine (tests, benchmarks, `gmina chat` tools). A
+    # proxy on this machine must be in trusted_proxies, or all its clients count as exempt.
+    exempt: list[IPvAnyNetwork] = [IPv4Network("127.0.0.0/8"), IPv6Network("::1/128")]
+    # A person types a few messages a minute; a household or an office may share one address.
+    webhook: RouteLimit = RouteLimit(per_minute=60, burst=30)
+    # The city portal calls from its own servers, for every resident who signs in.
+    portal: RouteLimit = RouteLimit(per_minute=600, burst=100)
+
+
 class WebSettings(_Section):
-    host: str = "127.0.0.1"
-    port: int = Field(default=8080, ge=0, le=65535)
-    public_base_url: str = "http://127.0.0.1:8080"
+    host: str = DEFAULT_HOST
+    port: int = Field(default=DEFAULT_PORT, ge=0, le=65535)
+    # When not set, it follows host and port, so a server moved to another port links to it.
+    public_base_url: str = f"http://{DEFAULT_HOST}:{DEFAULT_PORT}"
     shutdown_timeout_seconds: float = Field(default=10.0, ge=0)
     # Server processes sharing the port; more than one needs a store every process can reach.
     workers: int = Field(default=1, ge=1, le=64)
+    rate_limit: RateLimitSettings = RateLimitSettings()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _base_url_follows_the_listen_address(cls, data: Any) -> Any:
+        if isinstance(data, Mapping) and not data.get("public_base_url"):
+            host = str(data.get("host") or DEFAULT_HOST)
+            host = _LOOPBACK_FOR.get(host, host)
+            shown = f"[{host}]" if ":" in host else host
+            port = data.get("port", DEFAULT_PORT)
+            data = {**data, "public_base_url": f"http://{shown}:{port}"}
+        return data
 
     @field_validator("public_base_url")
     @classmethod
@@ -136,8 +207,50 @@ class LedgerSettings(_Section):
     round_fee_interest: bool = False
     # Council-set due dates that differ by city ("MM-DD"); DOMAIN.md: Ruda Śląska's waste-fee
     # date is unconfirmed.
-    waste_fee_due_dates: list[str] = ["03-15", "05-15", "09-15", "11-15"]
+    waste_fee_due_dates: list[str] = Field(
+        default=["03-15", "05-15", "09-15", "11-15"], min_length=1
+    )
     dog_fee_due_date: str = "03-31"
+
+    @field_validator("waste_fee_due_dates")
+    @classmethod
+    def _every_year_has_these_days(cls, values: list[str]) -> list[str]:
+        for value in values:
+            _check_month_day(value)
+        return values
+
+    @field_validator("dog_fee_due_date")
+    @classmethod
+    def _every_year_has_this_day(cls, value: str) -> str:
+        _check_month_day(value)
+        return value
+
+
+_MONTH_DAY = re.compile(r"^(\d{2})-(\d{2})$")
+
+
+def _check_month_day(value: str) -> None:
+    """`"MM-DD"` of a day every year has (not 02-29: a due date must exist each year)."""
+    match = _MONTH_DAY.match(value)
+    if not match:
+        raise ValueError(f"{value!r} is not a day as MM-DD")
+    try:
+        date(2001, int(match.group(1)), int(match.group(2)))  # 2001: not a leap year
+    except ValueError:
+        raise ValueError(f"{value!r} is not a day of every year") from None
+
+
+class NluSettings(_Section):
+    # Where the trained NLU model is kept between runs (a relative path is relative to the
+    # working folder); empty: train it in every process (about 1.5 s).
+    cache_dir: Path | None = Path("var/cache")
+
+
+class RetentionSettings(_Section):
+    # Conversations of senders bound to no taxpayer, idle this long, are deleted.
+    anonymous_days: int = Field(default=30, ge=1)
+    # How often `gmina run` deletes them (each worker does; deleting twice is harmless).
+    purge_every_hours: float = Field(default=6.0, gt=0)
 
 
 class LoggingSettings(_Section):
@@ -158,6 +271,8 @@ class Settings(_Section):
     reminders: RemindersSettings = RemindersSettings()
     city: CitySettings = CitySettings()
     ledger: LedgerSettings = LedgerSettings()
+    retention: RetentionSettings = RetentionSettings()
+    nlu: NluSettings = NluSettings()
     logging: LoggingSettings = LoggingSettings()
     demo: DemoSettings = DemoSettings()
 
@@ -220,19 +335,33 @@ def load_settings(
     chosen = Path(path or environ.get(CONFIG_ENV) or DEFAULT_CONFIG_PATH)
     data: dict[str, Any] = {}
     if chosen.exists():
-        try:
-            loaded = yaml.safe_load(chosen.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{chosen}: not valid YAML: {exc}".replace("\n", " ")) from exc
+        loaded = _read_yaml(chosen)
         if not isinstance(loaded, dict):
-            raise ConfigError(f"{chosen}: the top level must be a mapping of sections")
+            raise ConfigurationError(f"{chosen}: the top level must be a mapping of sections")
         data = loaded
     elif path is not None or CONFIG_ENV in environ:
-        raise ConfigError(f"{chosen}: configuration file not found")
+        raise ConfigurationError(f"{chosen}: configuration file not found")
     data = _merge(data, _env_overrides(environ))
     try:
         return Settings.model_validate(data)
     except ValidationError as exc:
         error = exc.errors()[0]
         key = ".".join(str(part) for part in error["loc"])
-        raise ConfigError(f"{key}: {error['msg']}") from exc
+        message = error["msg"].removeprefix("Value error, ")
+        raise ConfigurationError(f"{key}: {message}") from exc
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except IsADirectoryError:
+        raise ConfigurationError(f"{path}: a folder, not a configuration file") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigurationError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    except OSError as exc:
+        raise ConfigurationError(f"{path}: cannot be read: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        line = f" (line {where.line + 1})" if where is not None else ""
+        problem = getattr(exc, "problem", None) or type(exc).__name__
+        raise ConfigurationError(f"{path}: not valid YAML{line}: {problem}") from None

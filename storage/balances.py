@@ -15,15 +15,11 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Column, Row, Table, any_, bindparam, delete, insert, select
-from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy import Row, Table, bindparam, delete, insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from kernel.clock import Clock
-from kernel.money import format_plain
-from storage.db import copy_rows
+from kernel.money import format_plain, to_grosze_count
 from storage.ledger import (
     LedgerObligation,
     LedgerPayment,
@@ -41,6 +37,7 @@ from storage.models import (
     Payment,
     Taxpayer,
 )
+from storage.sql import among, copy_rows, is_postgresql, lock_rows, upsert
 
 if TYPE_CHECKING:
     AnyRow = Row[*tuple[Any, ...]]
@@ -221,14 +218,6 @@ def balance_to_json(balance: Balance) -> dict[str, Any]:
     }
 
 
-def _among(connection: AsyncConnection, column: Column[int], values: Sequence[int]) -> Any:
-    """`column IN values`. On PostgreSQL one array parameter: an IN of 500 placeholders is a new
-    query text each time, parsed again by the driver and planned again by the server."""
-    if connection.dialect.name == "postgresql":
-        return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
-    return column.in_(values)
-
-
 async def refresh_allocations(
     session: AsyncSession,
     taxpayer_ids: Collection[int],
@@ -238,9 +227,12 @@ async def refresh_allocations(
     """Recompute and rewrite the `allocations` rows of these taxpayers' payments.
 
     Every payment on record is allocated, whatever its date. Call after importing obligations or
-    payments, or after a rate change, inside the transaction that made the change.
+    payments, or after a rate change, inside the transaction that made the change. The
+    taxpayers' rows are locked first (in id order) and stay locked until that transaction ends:
+    two writers refreshing one taxpayer take turns, so neither rewrites what the other read.
     """
     ids = sorted(set(taxpayer_ids))
+    await lock_rows(await session.connection(), _taxpayers, ids)
     for start in range(0, len(ids), REFRESH_CHUNK):
         await _refresh_chunk(session, ids[start : start + REFRESH_CHUNK], policy, rates)
 
@@ -255,14 +247,14 @@ async def _refresh_chunk(
     obligations: dict[int, list[AnyRow]] = defaultdict(list)
     for row in await connection.execute(
         select(_obligations.c.taxpayer_id, *_OBLIGATION_COLUMNS).where(
-            _among(connection, _obligations.c.taxpayer_id, taxpayer_ids)
+            among(connection, _obligations.c.taxpayer_id, taxpayer_ids)
         )
     ):
         obligations[row.taxpayer_id].append(row)
     payments: dict[int, list[AnyRow]] = defaultdict(list)
     for payment in await connection.execute(
         select(_payments.c.taxpayer_id, *_PAYMENT_COLUMNS).where(
-            _among(connection, _payments.c.taxpayer_id, taxpayer_ids)
+            among(connection, _payments.c.taxpayer_id, taxpayer_ids)
         )
     ):
         payments[payment.taxpayer_id].append(payment)
@@ -272,7 +264,7 @@ async def _refresh_chunk(
     for start in range(0, len(allocated), DELETE_CHUNK):
         chunk = allocated[start : start + DELETE_CHUNK]
         await connection.execute(
-            delete(_allocations).where(_among(connection, _allocations.c.payment_id, chunk))
+            delete(_allocations).where(among(connection, _allocations.c.payment_id, chunk))
         )
 
     new_rows: list[dict[str, Any]] = []
@@ -301,9 +293,14 @@ async def _refresh_chunk(
         )
     if not new_rows:
         return
-    if connection.dialect.name == "postgresql":
+    if is_postgresql(connection):
+        # COPY bypasses the column types: money goes as the grosze the store keeps.
+        rows = (
+            (row["payment_id"], row["obligation_id"], to_grosze_count(row["principal"]),
+             to_grosze_count(row["interest"]))
+            for row in new_rows
+        )  # fmt: skip
         columns = ("payment_id", "obligation_id", "principal", "interest")
-        rows = ([row[name] for name in columns] for row in new_rows)
         await copy_rows(connection, _allocations.name, columns, rows)
     else:
         await connection.execute(insert(_allocations), new_rows)
@@ -340,14 +337,12 @@ async def set_interest_rate(
         raise ValueError(f"rate {rate_percent}% is not between 0 and 100")
     if rate_percent != rate_percent.quantize(Decimal("0.001")):
         raise ValueError(f"rate {rate_percent}% has more than three decimal places")
-    dialect = session.get_bind().dialect.name
-    upsert = sqlite_insert if dialect == "sqlite" else postgresql_insert
-    statement = upsert(_rates).values(
-        table_name=table, effective_from=effective_from, rate_percent=rate_percent
-    )
     await session.execute(
-        statement.on_conflict_do_update(
-            index_elements=[_rates.c.table_name, _rates.c.effective_from],
-            set_={"rate_percent": statement.excluded.rate_percent},
+        upsert(
+            session,
+            _rates,
+            {"table_name": table, "effective_from": effective_from, "rate_percent": rate_percent},
+            keys=[_rates.c.table_name, _rates.c.effective_from],
+            update=["rate_percent"],
         )
     )

@@ -6,7 +6,6 @@ async driver itself (aiosqlite, psycopg 3) and the sync one for migrations.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +13,6 @@ import orjson
 from sqlalchemy import event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import (
-    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -40,10 +38,6 @@ def async_url(url: str) -> URL:
 
 def sync_url(url: str) -> URL:
     return _normalise(url, sqlite_driver="", postgres_driver="psycopg")
-
-
-def is_sqlite(url: str | URL) -> bool:
-    return make_url(str(url) if isinstance(url, URL) else url).get_backend_name() == "sqlite"
 
 
 def ensure_sqlite_folder(url: URL) -> None:
@@ -94,17 +88,3 @@ def create_engine(url: str, *, echo: bool = False, pool_size: int = 10) -> Async
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
-
-
-async def copy_rows(
-    connection: AsyncConnection, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]
-) -> None:
-    """PostgreSQL's COPY FROM STDIN through psycopg: far faster than executemany for bulk rows."""
-    raw = await connection.get_raw_connection()
-    driver: Any = raw.driver_connection  # psycopg.AsyncConnection
-    async with (
-        driver.cursor() as cursor,
-        cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy,
-    ):
-        for row in rows:
-            await copy.write_row(row)

@@ -17,7 +17,7 @@ import csv
 import logging
 import random
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
@@ -26,9 +26,13 @@ from pathlib import Path
 from typing import Final, TypeVar
 
 import sqlalchemy as sa
+from schwifty import IBAN
 from sqlalchemy.ext.asyncio import AsyncSession
+from stdnum.pl import nip as stdnum_nip
+from stdnum.pl import pesel as stdnum_pesel
 
 from kernel.clock import Clock, today_in_warsaw
+from kernel.errors import InternalError
 from kernel.money import format_plain, to_grosze
 from kernel.settings import LedgerSettings
 from storage.imports import ImportKind, ImportResult, import_file
@@ -197,7 +201,6 @@ OUTCOMES: Final[dict[str, tuple[tuple[float, str], ...]]] = {
 }
 
 _ASCII = str.maketrans("ąćęłńóśźżĄĆĘŁŃÓŚŹŻ", "acelnoszzACELNOSZZ", " '-")
-_ONE_DAY = timedelta(days=1)
 
 
 @dataclass
@@ -210,7 +213,7 @@ class DemoSummary:
     imports: list[ImportResult] = field(default_factory=list)
 
 
-class DemoError(RuntimeError):
+class DemoError(InternalError):
     """The demo city did not pass the importer: a bug in the generator, never the operator's."""
 
 
@@ -222,10 +225,10 @@ def month_day(year: int, mm_dd: str) -> date:
 
 def nrb_for(payer_id: int) -> str:
     """The taxpayer's individual 26-digit account: the city's bank, then the payer id."""
-    bban = f"{CITY_BANK}{CITY_ACCOUNT_PREFIX}{payer_id:010d}"
-    # ISO 13616: "PL" is 25 21; the check digits make the IBAN's number ≡ 1 (mod 97).
-    check = 98 - int(bban + "252100") % 97
-    return f"{check:02d}{bban}"
+    iban = IBAN.generate(
+        "PL", bank_code=CITY_BANK, account_code=f"{CITY_ACCOUNT_PREFIX}{payer_id:010d}"
+    )
+    return str(iban.compact).removeprefix("PL")
 
 
 def pesel_for(born: date, male: bool, serial: int) -> str:
@@ -234,8 +237,7 @@ def pesel_for(born: date, male: bool, serial: int) -> str:
     sex_digit = (serial % 5) * 2 + (1 if male else 0)
     body = f"{born.year % 100:02d}{born.month + century_offset:02d}{born.day:02d}"
     body += f"{serial // 5 % 1000:03d}{sex_digit}"
-    check = sum(w * int(d) for w, d in zip((1, 3, 7, 9, 1, 3, 7, 9, 1, 3), body, strict=True))
-    return body + str((10 - check % 10) % 10)
+    return body + stdnum_pesel.calc_check_digit(body)
 
 
 class DemoRandom(random.Random):
@@ -254,9 +256,11 @@ class DemoRandom(random.Random):
 def nip_for(rng: DemoRandom) -> str:
     while True:
         body = rng.pick(TAX_OFFICES) + f"{rng.below(1_000_000):06d}"
-        check = sum(w * int(d) for w, d in zip((6, 5, 7, 2, 3, 4, 5, 6, 7), body, strict=True))
-        if check % 11 != 10:
-            return body + str(check % 11)
+        # The checksum of a NIP ending in 0 is its nine digits' weighted sum: the check digit,
+        # unless it is 10, which no NIP has.
+        check = stdnum_nip.checksum(body + "0")
+        if check != 10:
+            return body + str(check)
 
 
 def _split_whole(total: int, parts: int) -> list[Decimal]:
@@ -295,8 +299,18 @@ class _City:
         self.districts = list(DISTRICTS)
         self.district_weights = list(accumulate(weight for weight, _, _ in DISTRICTS.values()))
         self.payments: list[list[str]] = []
+        # PESELs and NIPs given out: the importer refuses one identifier for two taxpayers.
+        self.identifiers: set[str] = set()
 
     # --- people ---------------------------------------------------------------------------
+
+    def _unique(self, draw: Callable[[], str]) -> str:
+        """A PESEL or NIP no taxpayer has yet: drawn again (rarely) until it is new."""
+        value = draw()
+        while value in self.identifiers:
+            value = draw()
+        self.identifiers.add(value)
+        return value
 
     def _person(self, language: str) -> dict[str, str]:
         rng = self.rng
@@ -317,8 +331,8 @@ class _City:
         return {
             "first_name": first,
             "last_name": last,
-            "pesel": pesel_for(born, male, rng.below(5000)),
-            "nip": nip_for(rng) if rng.random() < 0.04 else "",
+            "pesel": self._unique(lambda: pesel_for(born, male, rng.below(5000))),
+            "nip": self._unique(lambda: nip_for(rng)) if rng.random() < 0.04 else "",
         }
 
     def _company(self, district: str) -> dict[str, str]:
@@ -329,7 +343,7 @@ class _City:
             "first_name": "",
             "last_name": f"{kind} {name} {rng.pick(COMPANY_FORMS)}",
             "pesel": "",
-            "nip": nip_for(rng),
+            "nip": self._unique(lambda: nip_for(rng)),
         }
 
     def _phone(self) -> str:

@@ -24,6 +24,7 @@ from decimal import Decimal
 
 import holidays
 
+from kernel.errors import InputError
 from kernel.money import ZERO, to_grosze, to_whole_zloty
 from kernel.settings import LedgerSettings
 from storage.models import InterestTable, ObligationKind
@@ -35,7 +36,7 @@ DELIVERY_NOTICE = timedelta(days=14)
 DAY_PERCENT_DIVISOR = Decimal(36500)
 
 
-class LedgerError(ValueError):
+class LedgerError(InputError):
     """Input the ledger cannot compute with; the message says what and where."""
 
 

@@ -1,9 +1,9 @@
 """The obligations store: what each taxpayer owes, by when, and what they paid.
 
-Money is `Numeric(12, 2)` mapped to `Decimal`; dates are calendar dates in Europe/Warsaw;
-timestamps are aware UTC. Rows that come from the city's finance system carry the reference the
-finance system gave them (`ref`) and a `row_hash` of the imported values, so that re-importing the
-same file changes nothing and a changed row updates its record in place.
+Money is whole grosze in a BIGINT, `Decimal` złoty in Python (`Money`); dates are calendar dates
+in Europe/Warsaw; timestamps are aware UTC. Rows that come from the city's finance system carry
+the reference the finance system gave them (`ref`) and a `row_hash` of the imported values, so
+that re-importing the same file changes nothing and a changed row updates its record in place.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import enum
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -26,12 +27,38 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    type_coerce,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import TypeDecorator
 
-Money = Numeric(12, 2, asdecimal=True)
+from kernel.money import from_grosze_count, to_grosze_count
+
+
+class Money(TypeDecorator[Decimal]):
+    """Złoty as `Decimal` in Python, whole grosze as an integer in the database.
+
+    One exact type on both engines: SQLite kept `Numeric(12, 2)` as REAL or INTEGER row by row,
+    so a SUM in SQL was a float there. A fraction of a grosz is refused, never rounded.
+    """
+
+    impl = BigInteger
+    cache_ok = True
+
+    def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> int | None:
+        return None if value is None else to_grosze_count(Decimal(value))
+
+    def process_result_value(self, value: int | None, dialect: Dialect) -> Decimal | None:
+        return None if value is None else from_grosze_count(int(value))
+
+
+def as_money(expression: ColumnElement[Any]) -> ColumnElement[Decimal]:
+    """Złoty from SQL arithmetic on money columns (`principal + interest`): SQLAlchemy types
+    such an expression by the integer underneath, which would read as grosze. (A bare column,
+    or SUM of one, keeps `Money` by itself.)"""
+    return type_coerce(expression, Money())
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -164,7 +191,7 @@ class Obligation(Base):
     installment: Mapped[int] = mapped_column(Integer, default=1)
     # The statutory last day; the effective due date (working days, late delivery) is derived.
     due_date: Mapped[date] = mapped_column(Date, index=True)
-    amount: Mapped[Decimal] = mapped_column(Money)
+    amount: Mapped[Decimal] = mapped_column(Money())
     decision_ref: Mapped[str] = mapped_column(String(64), default="")
     description: Mapped[str] = mapped_column(Text, default="")
     # OP art. 47 §2: a decision delivered under 14 days before a deadline moves it.
@@ -175,7 +202,11 @@ class Obligation(Base):
 
 
 class Payment(Base):
-    """Money received: from the finance system's export, a bank statement or a gateway."""
+    """Money received: from the finance system's export, a bank statement or a gateway.
+
+    A payment names only its own taxpayer's obligation (migration 0005: a composite foreign key
+    on PostgreSQL, triggers on SQLite); its allocations add up to at most its amount (0004).
+    """
 
     __tablename__ = "payments"
 
@@ -189,7 +220,7 @@ class Payment(Base):
         ForeignKey("obligations.id", ondelete="SET NULL"), index=True
     )
     paid_on: Mapped[date] = mapped_column(Date)
-    amount: Mapped[Decimal] = mapped_column(Money)
+    amount: Mapped[Decimal] = mapped_column(Money())
     source: Mapped[str] = mapped_column(String(32), default="import")
     row_hash: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), server_default=func.now())
@@ -211,8 +242,8 @@ class Allocation(Base):
     obligation_id: Mapped[int | None] = mapped_column(
         ForeignKey("obligations.id", ondelete="CASCADE"), index=True
     )
-    principal: Mapped[Decimal] = mapped_column(Money)
-    interest: Mapped[Decimal] = mapped_column(Money)
+    principal: Mapped[Decimal] = mapped_column(Money())
+    interest: Mapped[Decimal] = mapped_column(Money())
 
 
 class InterestRate(Base):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 from aiohttp import web
 
@@ -11,21 +12,22 @@ from actions import services
 from bot.channels import rest
 from bot.channels.typedefs import DIALOGUE
 from bot.dialogue import DialogueEngine
-from bot.typedefs import CLOCK, SESSIONS, SETTINGS
 from intents import NLU
 from kernel.clock import Clock
+from kernel.webkeys import CLOCK, SESSIONS, SETTINGS
 
 
-async def understanding(clock: Clock) -> NLU:
+async def understanding(clock: Clock, cache_dir: Path | None = None) -> NLU:
     """The packaged model (trained once per process, off the event loop) on the given clock."""
-    trained = await asyncio.to_thread(NLU.default)
+    trained = await asyncio.to_thread(NLU.default, cache_dir)
     return NLU(trained.classifier, trained.extractor, trained.threshold, clock=clock)
 
 
 async def _dialogue_ctx(app: web.Application) -> AsyncIterator[None]:
     sessions, clock = app[SESSIONS], app[CLOCK]
     services.configure(sessions, app[SETTINGS], clock)
-    app[DIALOGUE] = DialogueEngine(sessions, await understanding(clock), clock)
+    nlu = await understanding(clock, app[SETTINGS].nlu.cache_dir)
+    app[DIALOGUE] = DialogueEngine(sessions, nlu, clock)
     yield
 
 

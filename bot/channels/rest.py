@@ -2,18 +2,25 @@
 
 Body `{"sender": ID, "message": TEXT}` with optional `"metadata": {...}`; the answer is a JSON list
 of `{"recipient_id", "text"}` with `"buttons": [{"title", "payload"}]` and `"image"` when there are
-any. A body that is not that gets 400 and `{"error": "..."}`.
+any, and `"metadata": {"language": "pl"|"en"|"uk"}`, the language the text is in. A body that is
+not that gets 400 and `{"error": "..."}`: not UTF-8 JSON, nested deeper than
+`kernel.jsonsafe.MAX_DEPTH`, a lone surrogate anywhere, a control character in the sender or one
+other than tab and line breaks in the message. More than `web.rate_limit.webhook` requests from
+one address get 429 with `Retry-After`.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from aiohttp import web
 
 from bot.channels.typedefs import DIALOGUE
 from bot.dialogue import InboundMessage, OutboundMessage
+from kernel import jsonsafe
+from kernel.ratelimit import rate_limited
 
 WEBHOOK_PATH = "/webhooks/rest/webhook"
 CHANNEL = "rest"
@@ -21,6 +28,9 @@ CHANNEL = "rest"
 # refused rather than parsed.
 MAX_SENDER_LENGTH = 128
 MAX_MESSAGE_LENGTH = 4096
+# No database column takes a NUL, and no chat sends control characters but tab and line breaks.
+_SENDER_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_MESSAGE_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 def _utf8_json(value: object) -> str:
@@ -38,6 +48,8 @@ def to_json(reply: OutboundMessage) -> dict[str, Any]:
         body["buttons"] = [{"title": b.title, "payload": b.payload} for b in reply.buttons]
     if reply.image:
         body["image"] = reply.image
+    if reply.language:
+        body["metadata"] = {"language": reply.language}
     return body
 
 
@@ -52,10 +64,14 @@ def parse_body(body: Any) -> InboundMessage | str:
         return "sender: a non-empty string is required"
     if len(sender) > MAX_SENDER_LENGTH:
         return f"sender: at most {MAX_SENDER_LENGTH} characters"
+    if _SENDER_CONTROL.search(sender):
+        return "sender: control characters are not allowed"
     if not isinstance(text, str):
         return "message: a string is required"
     if len(text) > MAX_MESSAGE_LENGTH:
         return f"message: at most {MAX_MESSAGE_LENGTH} characters"
+    if _MESSAGE_CONTROL.search(text):
+        return "message: control characters other than tab and line breaks are not allowed"
     if metadata is None:
         metadata = {}
     if not isinstance(metadata, dict):
@@ -63,10 +79,11 @@ def parse_body(body: Any) -> InboundMessage | str:
     return InboundMessage(CHANNEL, sender, text, metadata)
 
 
+@rate_limited("webhook")
 async def webhook(request: web.Request) -> web.Response:
     try:
-        body = await request.json()
-    except ValueError:
+        body = jsonsafe.loads(await request.read())
+    except jsonsafe.InvalidJSON:
         return _bad_request("the body must be JSON")
     message = parse_body(body)
     if isinstance(message, str):

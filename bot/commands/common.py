@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from datetime import date
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from kernel.settings import ConfigError, Settings, load_settings
-from storage.db import create_engine, make_sessionmaker
-from storage.migrate import current_revision, head_revision
+from kernel.errors import ConfigurationError
+from kernel.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 T = TypeVar("T")
 
@@ -29,15 +31,19 @@ def configure_logging(level: str) -> None:
     logging.getLogger("rasa_sdk").setLevel(max(logging.WARNING, logging.getLevelName(level)))
 
 
-def settings_from(ctx: click.Context) -> Settings:
-    """The settings, loaded on first use; bad configuration ends the command with one line."""
+def settings_from(ctx: click.Context, overrides: Mapping[str, str] | None = None) -> Settings:
+    """The settings, loaded on first use; bad configuration ends the command with one line.
+
+    `overrides` are a command's options for configuration keys, named as in the environment
+    (`GMINA__WEB__PORT`): they win over both, and are checked like them."""
     root = ctx.find_root()
     root.ensure_object(dict)
-    if "settings" not in root.obj:
+    if "settings" not in root.obj or overrides:
+        environ = {**os.environ, **(overrides or {})}
         try:
-            root.obj["settings"] = load_settings()
-        except ConfigError as exc:
-            raise click.ClickException(f"configuration: {exc}") from exc
+            root.obj["settings"] = load_settings(environ=environ)
+        except ConfigurationError as exc:
+            raise click.ClickException(f"configuration: {exc}") from None
         configure_logging(root.obj["settings"].logging.level)
     settings: Settings = root.obj["settings"]
     return settings
@@ -52,6 +58,10 @@ def run(coroutine: Awaitable[T]) -> T:
 
 @asynccontextmanager
 async def open_store(settings: Settings) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    # The store's modules (the async engine, Alembic) are imported by the commands that use it:
+    # `gmina nlu parse` answers sooner without them.
+    from storage.db import create_engine, make_sessionmaker
+
     engine = create_engine(
         settings.database.url, echo=settings.database.echo, pool_size=settings.database.pool_size
     )
@@ -82,6 +92,8 @@ def with_store(
 def store_problem(url: str) -> click.ClickException | None:
     """One line for the operator when the store cannot be reached or is not migrated to this
     version's head (checked after a database error, or at start-up by `gmina run`)."""
+    from storage.migrate import current_revision, head_revision
+
     shown = make_url(url).render_as_string(hide_password=True)
     try:
         current, head = current_revision(url), head_revision(url)

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from tqdm import tqdm
 
 from bot.commands.common import settings_from, with_store
-from storage.imports import ImportKind, ImportResult, Progress, import_file
+from storage.imports import ImportKind, ImportRefused, ImportResult, Progress, import_file
 from storage.ledger import LedgerError, LedgerPolicy
 
 # Below this size an import takes a moment and a progress bar would only flicker.
@@ -50,8 +50,8 @@ def run_import(ctx: click.Context, kind: ImportKind, file: str, dry_run: bool) -
 
     try:
         result = with_store(settings, work)
-    except LedgerError as exc:
-        raise click.ClickException(f"{file}: nothing imported: {exc}") from exc
+    except (LedgerError, ImportRefused) as exc:
+        raise click.ClickException(f"{file}: nothing imported: {exc}") from None
     if not result.ok:
         for error in result.errors:
             click.echo(str(error), err=True)

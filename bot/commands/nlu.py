@@ -14,6 +14,7 @@ from typing import Any
 
 import click
 
+from bot.commands.common import settings_from
 from intents import NLU
 from intents.data import NluDataError, load_nlu_yaml, load_packaged, without
 
@@ -30,6 +31,7 @@ def nlu() -> None:
 
 
 @nlu.command("parse")
+@click.pass_context
 @click.argument("text")
 @click.option(
     "--lang",
@@ -37,9 +39,9 @@ def nlu() -> None:
     default=None,
     help="The conversation's language, for replies too short to tell.",
 )
-def parse_command(text: str, lang: str | None) -> None:
+def parse_command(ctx: click.Context, text: str, lang: str | None) -> None:
     """Print what TEXT means as JSON; with "-", one text a line from stdin, one object a line."""
-    model = NLU.default()
+    model = NLU.default(settings_from(ctx).nlu.cache_dir)
     if text != "-":
         _echo_json(model.parse(text, language_hint=lang))
         return

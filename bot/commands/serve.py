@@ -9,11 +9,13 @@ exits with that worker's code, so that a supervisor restarts the whole service.
 
 from __future__ import annotations
 
+import errno
 import gc
 import logging
 import multiprocessing
 import os
 import signal
+import socket
 import sys
 import threading
 from multiprocessing.connection import wait
@@ -36,19 +38,36 @@ async def _freeze_start_up_objects(_app: web.Application) -> None:
     gc.freeze()
 
 
-def serve(settings: Settings, host: str, port: int, *, reuse_port: bool = False) -> None:
-    """One server process: the app on host:port until SIGINT or SIGTERM."""
+# What binding a listening socket fails with when the address is the configuration's fault.
+_CANNOT_BIND = {errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES}
+
+
+def serve(settings: Settings, *, reuse_port: bool = False) -> None:
+    """One server process: the app on web.host:web.port until SIGINT or SIGTERM; a host that does
+    not resolve or a port that cannot be had ends it with one line naming the key."""
+    host, port = settings.web.host, settings.web.port
     app = init_app(settings)
     app.on_startup.append(_freeze_start_up_objects)
-    web.run_app(
-        app,
-        host=host,
-        port=port,
-        print=None,
-        shutdown_timeout=settings.web.shutdown_timeout_seconds,
-        handler_cancellation=True,
-        reuse_port=reuse_port,
-    )
+    try:
+        web.run_app(
+            app,
+            host=host,
+            port=port,
+            print=None,
+            shutdown_timeout=settings.web.shutdown_timeout_seconds,
+            handler_cancellation=True,
+            reuse_port=reuse_port,
+        )
+    except socket.gaierror as exc:
+        raise click.ClickException(
+            f"configuration: web.host: {host!r} does not resolve: {exc.strerror}"
+        ) from None
+    except OSError as exc:
+        if exc.errno not in _CANNOT_BIND:
+            raise
+        raise click.ClickException(
+            f"configuration: web.port: cannot listen on {host}:{port}: {os.strerror(exc.errno)}"
+        ) from None
 
 
 def _stop_with_parent() -> None:
@@ -59,17 +78,21 @@ def _stop_with_parent() -> None:
         os.kill(os.getpid(), signal.SIGTERM)
 
 
-def _worker(settings: Settings, host: str, port: int) -> None:
+def _worker(settings: Settings) -> None:
     configure_logging(settings.logging.level)
     threading.Thread(target=_stop_with_parent, name="parent-watch", daemon=True).start()
-    serve(settings, host, port, reuse_port=True)
+    try:
+        serve(settings, reuse_port=True)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
 
 
-def serve_workers(settings: Settings, host: str, port: int, workers: int) -> int:
+def serve_workers(settings: Settings, workers: int) -> int:
     """`workers` server processes on one port; the exit code of the first one to end."""
     context = multiprocessing.get_context("spawn")
     processes = [
-        context.Process(target=_worker, args=(settings, host, port), name=f"gmina-run-{number}")
+        context.Process(target=_worker, args=(settings,), name=f"gmina-run-{number}")
         for number in range(1, workers + 1)
     ]
 
@@ -103,18 +126,21 @@ def run_command(
     ctx: click.Context, host: str | None, port: int | None, workers: int | None
 ) -> None:
     """Serve everything on web.host:web.port until SIGINT or SIGTERM."""
-    settings = settings_from(ctx)
+    options = {"HOST": host, "PORT": port, "WORKERS": workers}
+    given = {f"GMINA__WEB__{key}": str(v) for key, v in options.items() if v is not None}
+    settings = settings_from(ctx, given)
     problem = store_problem(settings.database.url)
     if problem is not None:
         raise problem
     log_channel_states(channel_states(settings))
-    listen_host = host or settings.web.host
-    listen_port = settings.web.port if port is None else port
-    processes = settings.web.workers if workers is None else workers
-    log.info("serving on http://%s:%s with %s process(es)", listen_host, listen_port, processes)
-    if processes == 1:
-        serve(settings, listen_host, listen_port)
+    web_settings = settings.web
+    log.info(
+        "serving on http://%s:%s with %s process(es); links name %s",
+        web_settings.host, web_settings.port, web_settings.workers, web_settings.public_base_url,
+    )  # fmt: skip
+    if web_settings.workers == 1:
+        serve(settings)
         return
-    if listen_port == 0:
+    if web_settings.port == 0:
         raise click.UsageError("several workers need a fixed port, not 0")
-    sys.exit(serve_workers(settings, listen_host, listen_port, processes))
+    sys.exit(serve_workers(settings, web_settings.workers))

@@ -19,7 +19,6 @@ decides. The store is read and written in short sessions: none is held while an 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import re
 import weakref
@@ -42,6 +41,7 @@ from bot.dialogue.messages import Button, InboundMessage, OutboundMessage
 from bot.dialogue.render import render_message
 from bot.dialogue.slots import extract_slots
 from bot.dialogue.state import DialogueState, Event
+from kernel import jsonsafe
 from kernel.clock import Clock
 from kernel.i18n import LANGUAGES
 from storage.conversations import (
@@ -218,8 +218,8 @@ class Turn:
 
     def _payload(self, text: str, intent: str, entities_json: str | None) -> dict[str, Any]:
         try:
-            entities = json.loads(entities_json) if entities_json else {}
-        except json.JSONDecodeError:
+            entities = jsonsafe.loads(entities_json) if entities_json else {}
+        except jsonsafe.InvalidJSON:
             entities = {}
         if not isinstance(entities, dict):
             entities = {}
@@ -486,7 +486,9 @@ class Turn:
         text, buttons, image, key = render_message(response, self.state.language, verified)
         if not (text or buttons or image):
             return
-        self.replies.append(OutboundMessage(self.message.sender_id, text, buttons, image))
+        self.replies.append(
+            OutboundMessage(self.message.sender_id, text, buttons, image, self.state.language)
+        )
         self.state.add(
             BotUttered(
                 text,

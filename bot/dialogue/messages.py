@@ -34,3 +34,5 @@ class OutboundMessage:
     text: str
     buttons: tuple[Button, ...] = ()
     image: str | None = None
+    # The language the text is in (`pl`, `en`, `uk`): the web chat's labels and `lang` follow it.
+    language: str | None = None

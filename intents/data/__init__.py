@@ -21,6 +21,7 @@ from typing import Any, TypedDict
 import yaml
 
 from intents.normalize import fold
+from kernel.errors import InputError
 
 DATA_DIR = Path(__file__).resolve().parent
 LANGUAGES = ("pl", "en", "uk")
@@ -49,7 +50,7 @@ class Example:
     language: str | None = None
 
 
-class NluDataError(ValueError):
+class NluDataError(InputError):
     """The YAML is not Rasa 3.x NLU data we can read."""
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,6 +16,7 @@ from kernel.clock import SystemClock
 from storage.conversations import redeem_link_token
 from storage.models import Base, Obligation, Payment, Taxpayer
 from tests.conftest import Store
+from tests.storage.test_import_races import taxpayer_rows
 from tests.storage.test_imports import (
     OBLIGATIONS,
     OBLIGATIONS_HEADER,
@@ -126,3 +129,43 @@ async def test_demo_data_writes_csv_that_import_accepts(store: Store, tmp_path: 
         imported = await gmina(store, "import", kind, str(tmp_path / f"{kind}.csv"))
         assert imported.exit_code == 0, imported.output
     assert await count(store, Taxpayer) == 20
+
+
+async def test_two_concurrent_imports_of_one_kind_never_print_a_traceback(
+    store: Store, tmp_path: Path
+) -> None:
+    """Two operators (or a cron job and an operator) import overlapping taxpayers at once:
+    one waits for the other, or is refused with one line; never a traceback, never a PESEL."""
+    rows = {
+        "a": taxpayer_rows(range(0, 20_000)),
+        "b": taxpayer_rows(range(15_000, 35_000)),
+    }
+    paths = {name: write(tmp_path / name, "taxpayers.csv", TAXPAYERS_HEADER, rows[name])
+             for name in rows}  # fmt: skip
+    env = {**os.environ, "GMINA__DATABASE__URL": store.url, "GMINA__LOGGING__LEVEL": "INFO"}
+    gmina_command = str(Path(sys.executable).with_name("gmina"))
+
+    async def import_taxpayers(path: Path) -> tuple[int, str, str]:
+        process = await asyncio.create_subprocess_exec(
+            gmina_command, "import", "taxpayers", str(path), env=env,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        out, err = await process.communicate()
+        assert process.returncode is not None
+        return process.returncode, out.decode(), err.decode()
+
+    outcomes = await asyncio.gather(*(import_taxpayers(path) for path in paths.values()))
+    for code, out, err in outcomes:
+        assert "Traceback" not in err
+        for row in (*rows["a"][:50], *rows["b"][-50:]):
+            pesel, last_name = row.split(",")[1], row.split(",")[4]
+            assert pesel not in err
+            assert last_name not in err
+        if code == 0:
+            assert out.endswith("unchanged\n"), out
+        else:
+            assert out == ""
+            assert len(err.splitlines()) == 1, err
+            assert "nothing imported" in err
+    assert [code for code, _, _ in outcomes].count(0) >= 1
+    assert await count(store, Taxpayer) in (20_000, 35_000)

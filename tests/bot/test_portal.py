@@ -77,6 +77,12 @@ async def test_an_unknown_ref_is_404(store: Store, aiohttp_client: ClientMaker) 
         b'{"taxpayer_ref": 12}',
         b'{"taxpayer_ref": "T-0001", "ttl_minutes": 0}',
         b'{"taxpayer_ref": "T-0001", "ttl_minutes": true}',
+        # Each of these was a 500: RecursionError, a lone surrogate, a NUL for the database.
+        b"[" * 1000 + b"]" * 1000,
+        b'{"taxpayer_ref": "T-0001", "x": ' + b"[" * 1000 + b"]" * 1000 + b"}",
+        b'{"taxpayer_ref": "T-\\ud800"}',
+        b'{"taxpayer_ref": "T-0001\\u0000"}',
+        b'{"taxpayer_ref": "T-\xff"}',
     ],
 )
 async def test_a_malformed_body_is_400(

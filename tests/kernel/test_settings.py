@@ -3,7 +3,8 @@ from pathlib import Path
 
 import pytest
 
-from kernel.settings import ConfigError, load_settings
+from kernel.errors import ConfigurationError
+from kernel.settings import load_settings
 
 
 def _empty_config(tmp_path: Path) -> Path:
@@ -57,7 +58,7 @@ def test_environment_overrides_nested_keys_and_parses_lists(tmp_path: Path) -> N
 def test_bad_configuration_names_the_key_in_one_line(
     tmp_path: Path, environ: dict[str, str], key: str
 ) -> None:
-    with pytest.raises(ConfigError) as caught:
+    with pytest.raises(ConfigurationError) as caught:
         load_settings(_empty_config(tmp_path), environ=environ)
     assert str(caught.value).startswith(f"{key}:")
     assert "\n" not in str(caught.value)
@@ -69,5 +70,5 @@ def test_numeric_secrets_from_the_environment_stay_strings(tmp_path: Path) -> No
 
 
 def test_named_config_file_must_exist(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="not found"):
+    with pytest.raises(ConfigurationError, match="not found"):
         load_settings(environ={"GMINA_CONFIG": str(tmp_path / "nope.yml")})

@@ -29,7 +29,7 @@ from storage.demo import (
     load_demo,
     write_demo_csv,
 )
-from storage.imports import normalise_nrb
+from storage.identifiers import normalise_nrb
 from storage.ledger import LedgerPolicy
 from storage.models import Allocation, Base, Obligation, ObligationKind, Payment, Taxpayer
 from tests.conftest import Store

@@ -28,6 +28,8 @@ PAYMENTS_HEADER = "payment_ref,taxpayer_ref,obligation_ref,paid_on,amount,source
 # Valid identifiers: PESELs of 14 May 1980 (male) and 13 Jan 2002 (female, month + 20), a NIP,
 # and individual accounts at ING Bank Śląski (10501214).
 PESEL_1, PESEL_2 = "80051402471", "02211301545"
+# Of 1 Jan 1990: for taxpayers added beside the three above.
+PESEL_NEW = "90010100078"
 NIP = "8567346215"
 NRB_1, NRB_2, NRB_3 = (
     "13105012146410000000000101",
@@ -108,7 +110,7 @@ async def test_taxpayers_are_normalised_and_consent_recorded(store: Store, tmp_p
         "taxpayers.csv",
         TAXPAYERS_HEADER + ",notify_consent",
         [
-            f"T1,{PESEL_1},,Jan,Kowalski,Niedurnego,12,3,41709,Ruda Śląska,Nowy Bytom,"
+            f"T1,{PESEL_1},,Jan,Kowalski,Niedurnego,12,3,41-709,Ruda Śląska,Nowy Bytom,"
             f"601 234 567,Jan.Kowalski@Example.PL,,PL{grouped},sms",
             f"T2,{PESEL_2},,Anna,Kowalska,Kokota,5,,41-705,Ruda Śląska,Bielszowice,"
             f"+48 602 000 111,anna@example.pl,EN,{NRB_2},sms+email",
@@ -159,7 +161,7 @@ BAD_ROWS = [
     pytest.param(
         "taxpayers",
         TAXPAYERS_HEADER,
-        f"T9,{PESEL_1},,Jan,Nowak,Wolności,1,,41-709,Ruda Śląska,Ruda,,,pl,"
+        f"T9,{PESEL_NEW},,Jan,Nowak,Wolności,1,,41-709,Ruda Śląska,Ruda,,,pl,"
         "14105012146410000000000101",
         "taxpayers.csv:2: account_number: not a valid Polish account number (NRB): "
         "wrong check digits",
@@ -168,7 +170,8 @@ BAD_ROWS = [
     pytest.param(
         "taxpayers",
         TAXPAYERS_HEADER,
-        f"T9,{PESEL_1},,Jan,Nowak,Wolności,1,,41-709,Ruda Śląska,Ruda,,,pl,1310501214641000000000",
+        f"T9,{PESEL_NEW},,Jan,Nowak,Wolności,1,,41-709,Ruda Śląska,Ruda,,,pl,"
+        "1310501214641000000000",
         "taxpayers.csv:2: account_number: not a valid Polish account number (NRB): "
         "expected 26 digits",
         id="nrb-length",
@@ -244,6 +247,7 @@ async def test_a_bad_row_is_reported_and_nothing_is_written(
     good = {
         "taxpayers": TAXPAYERS[0]
         .replace("T1,", "T8,", 1)
+        .replace(PESEL_1, "90010100085")
         .replace(NRB_1, "")
         .replace("jan.kowalski", "j"),
         "obligations": "O8,T1,waste_fee,2026,1,2026-03-15,109.50,,",
@@ -440,7 +444,7 @@ async def test_an_account_number_cannot_belong_to_two_taxpayers(
     store: Store, tmp_path: Path
 ) -> None:
     await load_city(store, tmp_path)
-    row = f"T4,{PESEL_1},,Jan,Nowak,Wolności,1,,41-709,Ruda Śląska,Ruda,,,pl,{NRB_2}"
+    row = f"T4,{PESEL_NEW},,Jan,Nowak,Wolności,1,,41-709,Ruda Śląska,Ruda,,,pl,{NRB_2}"
     result = await run(
         store,
         "taxpayers",
@@ -497,3 +501,140 @@ async def test_a_taxpayers_file_needs_pesel_or_nip(store: Store, tmp_path: Path)
     ]
     only_nip = write(tmp_path, "nip.csv", header + ",nip", [f"{row},{NIP}"])
     assert (await run(store, "taxpayers", only_nip)).ok
+
+
+# --- issue 6 "Also": every bad column, postal codes, duplicate identifiers, delimiter, NUL ------
+
+
+async def test_every_bad_column_of_a_row_is_reported(store: Store, tmp_path: Path) -> None:
+    row = (
+        "T9,80051402472,12345,Jan,Nowak,Wolności,1,,41709,Ruda Śląska,Ruda,12,not-an-email,fr,"
+        "14105012146410000000000101"
+    )
+    path = write(tmp_path, "taxpayers.csv", TAXPAYERS_HEADER, [row])
+    result = await run(store, "taxpayers", path, display_name="taxpayers.csv")
+    assert [str(error).split(": ")[1] for error in result.errors] == [
+        "postal_code",
+        "language",
+        "pesel",
+        "nip",
+        "account_number",
+        "phone",
+        "email",
+    ]
+    assert (
+        str(result.errors[0]) == "taxpayers.csv:2: postal_code: not a postal code (NN-NNN): '41709'"
+    )
+    obligation = "O9,T404,poll_tax,twenty,0,2026-02-30,1e3,,"
+    path = write(tmp_path, "obligations.csv", OBLIGATIONS_HEADER, [obligation])
+    result = await run(store, "obligations", path, display_name="obligations.csv")
+    assert [str(error).split(": ")[1] for error in result.errors] == [
+        "taxpayer_ref",
+        "kind",
+        "year",
+        "installment",
+        "due_date",
+        "amount",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("rows", "expected"),
+    [
+        pytest.param(
+            [TAXPAYERS[0], TAXPAYERS[1].replace(PESEL_2, PESEL_1)],
+            "taxpayers.csv:3: pesel: the same PESEL as taxpayer 'T1' on line 2",
+            id="pesel-twice-in-a-file",
+        ),
+        pytest.param(
+            [TAXPAYERS[2], TAXPAYERS[2].replace("T3,", "T4,", 1).replace(NRB_3, "")],
+            "taxpayers.csv:3: nip: the same NIP as taxpayer 'T3' on line 2",
+            id="nip-twice-in-a-file",
+        ),
+    ],
+)
+async def test_one_identifier_for_two_taxpayers_in_a_file_is_refused(
+    store: Store, tmp_path: Path, rows: list[str], expected: str
+) -> None:
+    path = write(tmp_path, "taxpayers.csv", TAXPAYERS_HEADER, rows)
+    result = await run(store, "taxpayers", path, display_name="taxpayers.csv")
+    assert [str(error) for error in result.errors] == [expected]
+
+
+async def test_a_new_taxpayer_with_anothers_pesel_or_nip_is_refused(
+    store: Store, tmp_path: Path
+) -> None:
+    await load_city(store, tmp_path / "city")
+    rows = [
+        f"T8,{PESEL_1},,Jan,Kowalski,Niedurnego,12,3,41-709,Ruda Śląska,Nowy Bytom,,,pl,",
+        f"T9,,{NIP},,Piekarnia,Górnośląska,7,,41-706,Ruda Śląska,Wirek,,,pl,",
+    ]
+    path = write(tmp_path, "taxpayers.csv", TAXPAYERS_HEADER, rows)
+    result = await run(store, "taxpayers", path, display_name="taxpayers.csv")
+    assert [str(error) for error in result.errors] == [
+        "taxpayers.csv:2: pesel: already the PESEL of taxpayer 'T1'",
+        "taxpayers.csv:3: nip: already the NIP of taxpayer 'T3'",
+    ]
+    # The same PESEL may move between taxpayers when the file moves both.
+    swapped = [
+        TAXPAYERS[0].replace(PESEL_1, PESEL_2),
+        TAXPAYERS[1].replace(PESEL_2, PESEL_1),
+    ]
+    path = write(tmp_path, "swap.csv", TAXPAYERS_HEADER, swapped)
+    assert (await run(store, "taxpayers", path)).ok
+
+
+async def test_a_semicolon_separated_file_gets_a_hint(store: Store, tmp_path: Path) -> None:
+    header = OBLIGATIONS_HEADER.replace(",", ";")
+    path = write(tmp_path, "obligations.csv", header, ["O9;T1;dog_fee;2026;1;2026-03-31;62.50;;"])
+    result = await run(store, "obligations", path, display_name="obligations.csv")
+    assert [str(error) for error in result.errors] == [
+        "obligations.csv:1: header: the columns are separated by semicolons; "
+        "export the file with commas (,)"
+    ]
+
+
+async def test_a_nul_byte_in_any_field_is_refused(store: Store, tmp_path: Path) -> None:
+    await load_city(store, tmp_path / "city")
+    before = await counts(store)
+    path = write(
+        tmp_path,
+        "obligations.csv",
+        OBLIGATIONS_HEADER,
+        [
+            "O8,T1,dog_fee,2026,1,2026-03-31,62.50,,opis\x00",
+            "O9,T1,dog_fee,2026,1,2026-03-31,62.50,A\x00,",
+        ],
+    )
+    result = await run(store, "obligations", path, display_name="obligations.csv")
+    assert [str(error) for error in result.errors] == [
+        "obligations.csv:2: description: contains a NUL byte",
+        "obligations.csv:3: decision_ref: contains a NUL byte",
+    ]
+    assert await counts(store) == before
+
+
+@pytest.mark.parametrize(
+    ("year", "due_date", "ok"),
+    [
+        ("2027", "9999-12-31", False),
+        ("2027", "2025-12-31", False),
+        ("2027", "2029-01-01", False),
+        ("2027", "2026-12-01", True),
+        ("2027", "2028-12-31", True),
+    ],
+)
+async def test_a_due_date_far_from_its_year_is_refused(
+    store: Store, tmp_path: Path, year: str, due_date: str, ok: bool
+) -> None:
+    await load_city(store, tmp_path / "city")
+    row = f"O9,T1,property_tax,{year},1,{due_date},10.00,,"
+    path = write(tmp_path, "obligations.csv", OBLIGATIONS_HEADER, [row])
+    result = await run(store, "obligations", path, display_name="obligations.csv")
+    if ok:
+        assert result.ok, result.errors
+    else:
+        assert [str(error) for error in result.errors] == [
+            f"obligations.csv:2: due_date: {due_date} is far from the levy's year {year} "
+            f"(a due date falls in {int(year) - 1}–{int(year) + 1})"
+        ]
