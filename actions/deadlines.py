@@ -60,16 +60,20 @@ def _lines(rows: list[Row], field: str) -> list[dict[str, Any]]:
     return lines
 
 
-def _rest(dispatcher: CollectingDispatcher, rows: list[Row], limit: int | None) -> bool:
-    """Say how many more and how much they come to (as the lines: without interest); whether
-    the list was cut."""
-    if limit is None or len(rows) <= limit:
-        return False
-    rest = rows[limit:]
-    dispatcher.utter_message(
-        response="utter_deadlines_more", count=len(rest), total_amount=total(rest, "principal")
-    )
-    return True
+def _listed(rows: list[Row], limit: int | None) -> list[dict[str, Any]]:
+    """The first `limit` instalments' lines, then how many more and what they come to (as the
+    lines: without interest) when the list is cut."""
+    lines = _lines(rows[:limit], "principal")
+    if limit is not None and len(rows) > limit:
+        rest = rows[limit:]
+        lines.append(
+            {
+                "response": "utter_deadlines_more",
+                "count": len(rest),
+                "total_amount": total(rest, "principal"),
+            }
+        )
+    return lines
 
 
 def due_dates_by_kind(ledger: LedgerSettings) -> dict[str, tuple[str, ...]]:
@@ -126,28 +130,23 @@ class ActionListDeadlines(GminaAction):
         upcoming = [row for row in rows if not statement.is_overdue(row)]
         overdue = [row for row in rows if statement.is_overdue(row)]
         limit = None if show_all else LISTED
-        cut = False
         if upcoming:
-            dispatcher.utter_message(
-                response="utter_deadlines", lines=_lines(upcoming[:limit], "principal")
-            )
-            cut |= _rest(dispatcher, upcoming, limit)
+            dispatcher.utter_message(response="utter_deadlines", lines=_listed(upcoming, limit))
         else:
             dispatcher.utter_message(response="utter_deadlines_no_upcoming")
         if overdue:
+            lines = _listed(overdue, limit)
+            interest = total(overdue, "interest")
+            if Decimal(interest) > 0:
+                lines.append({"response": "utter_deadlines_interest", "interest_amount": interest})
             dispatcher.utter_message(
                 response="utter_deadlines_overdue",
                 count=len(overdue),
                 date=statement.as_of.isoformat(),
                 overdue_amount=total(overdue),
-                lines=_lines(overdue[:limit], "principal"),
+                lines=lines,
             )
-            cut |= _rest(dispatcher, overdue, limit)
-            interest = total(overdue, "interest")
-            if Decimal(interest) > 0:
-                dispatcher.utter_message(
-                    response="utter_deadlines_interest", interest_amount=interest
-                )
+        cut = limit is not None and max(len(upcoming), len(overdue)) > limit
         buttons = [intent_button("pay")]
         if cut:
             buttons.insert(0, button("label_show_all", "list_deadlines", page="all"))

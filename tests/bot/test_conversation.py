@@ -312,7 +312,7 @@ async def test_deadlines_pay_clarification_reminders_and_a_person(
                     "na 10 maja 2027:\n"
                     "• 15 marca 2027: podatek od nieruchomości, "
                     f"{money(late_tax['principal'])}\n"
-                    "• 31 marca 2027: opłata od posiadania psów, 30,00\u00a0zł",
+                    "• 31 marca 2027: opłata od posiadania psów, 30,00\u00a0zł\n"
                     f"Z tego {money(late_tax['interest'])} to odsetki za zwłokę, które rosną "
                     "każdego dnia aż do zapłaty.",
                 ],
