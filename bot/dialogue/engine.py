@@ -332,8 +332,15 @@ class Turn:
         self._set_slots({k: v for k, v in candidates.items() if k not in required})
         answers = {k: v for k, v in candidates.items() if k in required}
         if requested is not None and requested not in answers:
-            # Not an answer: a request runs (the unhappy path), then the question comes again.
-            if intent in policy.RULES and intent not in policy.REPLIES:
+            # Not an answer: a request runs (the unhappy path), or an answer to an earlier question
+            # corrects it ("podatek rolny" at the summary); then the question comes again.
+            if answers and policy.is_correction(intent):
+                await self._validate(form, answers)
+                if self.state.active_loop_name == form:
+                    # A correction refused leaves its question open again: that comes first.
+                    await self._next_or_submit(form)
+                return
+            if policy.is_request(intent):
                 # Not the secret asked for, so its entities ("to English") reach the request.
                 self.state.latest_message["entities"] = list(self.parse.get("entities", []))
                 await self._run_intent(intent)

@@ -50,6 +50,18 @@ CLARIFY_CHOICES = 2
 _CODE_WRITTEN = re.compile(r"-|\d")
 
 
+def is_request(intent: str) -> bool:
+    """Whether the intent asks for something rather than replies."""
+    return intent in RULES and intent not in REPLIES
+
+
+def is_correction(intent: str) -> bool:
+    """Whether a message that answers an earlier question of the form, not the one asked, is a
+    correction of it: so when it asks for nothing else, or for a form (our buttons that answer a
+    form's choice carry "start a form")."""
+    return intent == "start_form" or not is_request(intent)
+
+
 def submit_action(form: str) -> str:
     return _SUBMIT.get(form, "action_submit_form")
 
