@@ -24,19 +24,18 @@ from actions.common import (
     GminaAction,
     consumed,
     intent_button,
-    kind_value,
+    named_kind,
     offer_verification,
     sender,
 )
 from kernel.money import format_plain
+from payments.titles import transfer_titles
 from storage.balances import balance_to_json, taxpayer_balance
 from storage.bindings import bound_taxpayer_summary
 from storage.taxpayers import TaxpayerSummary
 
 # Set by the notifier on the conversation it reminded: "PAY" then means this obligation.
 REMINDER_SLOT = "last_reminder_obligation_ref"
-# Polish banks carry four lines of 35 characters in a transfer title.
-TITLE_LENGTH = 140
 
 Row = dict[str, Any]
 
@@ -110,7 +109,7 @@ class ActionCheckBalance(GminaAction):
         if statement is None:
             offer_verification(dispatcher)
             return events
-        kind = kind_value(tracker.get_slot(KIND_SLOT))
+        kind = named_kind(tracker)
         if kind is None:
             self._whole(dispatcher, statement)
         else:
@@ -164,7 +163,7 @@ class ActionCheckBalance(GminaAction):
             )
             lines += _interest_line([row])
         overdue = total(row for row in rows if statement.is_overdue(row))
-        self._answer(dispatcher, statement, lines, total(rows), overdue)
+        self._answer(dispatcher, statement, lines, total(rows), overdue, kind)
 
     def _answer(
         self,
@@ -173,12 +172,15 @@ class ActionCheckBalance(GminaAction):
         lines: list[dict[str, Any]],
         total_amount: str,
         overdue_amount: str,
+        kind: str | None = None,
     ) -> None:
+        """The lines and their total, headed by the levy they cover when it is one levy only."""
         dispatcher.utter_message(
-            response="utter_balance",
+            response="utter_balance" if kind is None else "utter_balance_kind",
             date=statement.as_of.isoformat(),
             lines=lines,
             total_amount=total_amount,
+            kind=kind,
             buttons=[intent_button("pay"), intent_button("list_deadlines")],
         )
         if Decimal(overdue_amount) > 0:
@@ -207,9 +209,8 @@ def rows_to_pay(statement: Statement, reminded_ref: str | None, kind: str | None
     return [row for row in rows if row["effective_due_date"] == first]
 
 
-def transfer_title(taxpayer_ref: str, rows: Sequence[Row]) -> str:
-    """The taxpayer's reference and the obligations paid: what the office books the money by."""
-    return " ".join([taxpayer_ref, *(row["obligation_ref"] for row in rows)])[:TITLE_LENGTH]
+def _refs(rows: Iterable[Row]) -> list[str]:
+    return [row["obligation_ref"] for row in rows]
 
 
 class ActionPay(GminaAction):
@@ -224,9 +225,7 @@ class ActionPay(GminaAction):
         if statement is None:
             dispatcher.utter_message(response="utter_pay_general", buttons=[VERIFY_BUTTON])
             return events
-        rows = rows_to_pay(
-            statement, tracker.get_slot(REMINDER_SLOT), kind_value(tracker.get_slot(KIND_SLOT))
-        )
+        rows = rows_to_pay(statement, tracker.get_slot(REMINDER_SLOT), named_kind(tracker))
         if not rows:
             dispatcher.utter_message(response="utter_pay_nothing_due")
             return events
@@ -234,13 +233,7 @@ class ActionPay(GminaAction):
         if not account:
             dispatcher.utter_message(response="utter_pay_no_account")
             return events
-        dispatcher.utter_message(
-            response="utter_pay_details",
-            recipient=services.current().settings.city.office_name,
-            account=account,
-            title=transfer_title(statement.taxpayer.ref, rows),
-            amount=total(rows),
-        )
+        self._transfers(dispatcher, statement, account, rows)
         if any(statement.is_overdue(row) for row in rows):
             dispatcher.utter_message(
                 response="utter_pay_overdue_note", date=statement.as_of.isoformat()
@@ -250,3 +243,28 @@ class ActionPay(GminaAction):
                 response="utter_pay_due_note", due_date=rows[0]["effective_due_date"]
             )
         return events
+
+    def _transfers(
+        self, dispatcher: CollectingDispatcher, statement: Statement, account: str, rows: list[Row]
+    ) -> None:
+        """One transfer when every reference fits in its title; else one per levy, or more when a
+        levy's references do not fit in one title."""
+        recipient = services.current().settings.city.office_name
+        transfers: list[tuple[str, list[Row]]] = []
+        groups = [rows] if len(transfer_titles(statement.taxpayer.ref, _refs(rows))) == 1 else []
+        for kind_rows in groups or by_kind(rows).values():
+            by_ref = dict(zip(_refs(kind_rows), kind_rows, strict=True))
+            for title, refs in transfer_titles(statement.taxpayer.ref, by_ref):
+                transfers.append((title, [by_ref[ref] for ref in refs]))
+        if len(transfers) > 1:
+            dispatcher.utter_message(
+                response="utter_pay_transfers", count=len(transfers), total_amount=total(rows)
+            )
+        for title, paid in transfers:
+            dispatcher.utter_message(
+                response="utter_pay_details",
+                recipient=recipient,
+                account=account,
+                title=title,
+                amount=total(paid),
+            )

@@ -12,6 +12,7 @@ from actions.common import (
     DomainDict,
     Event,
     GminaAction,
+    button_payload,
     consumed,
     offer_verification,
     verified_taxpayer,
@@ -20,8 +21,9 @@ from kernel.clock import WARSAW
 from storage.casework import CaseRecord, get_case, list_cases
 
 CASE_REF_SLOT = "case_ref"
-# A chat message lists the newest cases only.
+# A chat message lists the newest cases only, and offers the newest few as buttons.
 LISTED_CASES = 10
+CASE_BUTTONS = 5
 
 
 def case_values(case: CaseRecord) -> dict[str, Any]:
@@ -63,5 +65,12 @@ class ActionCaseStatus(GminaAction):
                 {"response": "utter_case_line", **case_values(case)}
                 for case in cases[:LISTED_CASES]
             ]
-            dispatcher.utter_message(response="utter_cases", count=len(cases), lines=lines)
+            # The newest cases as buttons: a tap asks for one's status.
+            buttons = [
+                {"title": case.ref, "payload": button_payload("case_status", case_ref=case.ref)}
+                for case in cases[:CASE_BUTTONS]
+            ]
+            dispatcher.utter_message(
+                response="utter_cases", count=len(cases), lines=lines, buttons=buttons
+            )
         return events

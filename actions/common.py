@@ -108,12 +108,23 @@ def kind_value(value: Any) -> str | None:
     return value if isinstance(value, str) and value in KINDS else None
 
 
-def button(title_key: str, intent: str, **entities: Any) -> dict[str, str]:
-    """A button whose payload is Rasa's `/intent{"entity": "value"}`; the title is a message key."""
+def named_kind(tracker: Tracker) -> str | None:
+    """The levy this message names, if any: never one named by an earlier question (the slot
+    keeps it), so that "how much do I owe?" after "how much for waste?" means everything."""
+    return kind_value(entity(tracker, KIND_SLOT))
+
+
+def button_payload(intent: str, **entities: Any) -> str:
+    """Rasa's `/intent{"entity": "value"}`."""
     payload = f"/{intent}"
     if entities:
         payload += json.dumps(entities, ensure_ascii=False, separators=(",", ":"))
-    return {"title": title_key, "payload": payload}
+    return payload
+
+
+def button(title_key: str, intent: str, **entities: Any) -> dict[str, str]:
+    """A button whose payload is Rasa's `/intent{"entity": "value"}`; the title is a message key."""
+    return {"title": title_key, "payload": button_payload(intent, **entities)}
 
 
 def intent_button(intent: str, **entities: Any) -> dict[str, str]:

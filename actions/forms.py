@@ -9,8 +9,6 @@ and then `form_confirmed`: a `validate_<form>` action checks each answer,
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -21,7 +19,7 @@ from rasa_sdk.events import FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions import services
-from actions.balance import load_statement
+from actions.balance import by_kind, load_statement
 from actions.common import (
     KINDS,
     YES_NO,
@@ -31,12 +29,15 @@ from actions.common import (
     GminaFormValidation,
     button,
     consumed,
+    entity,
     offer_verification,
     sender,
     turn_key,
     verified_taxpayer,
 )
-from storage.casework import create_case
+from actions.matters import MATTER_ENTITY, MATTERS, tell_matter
+from intents.answers import names_year, parse_count, parse_day
+from storage.casework import create_case, same_case_since
 from storage.ledger import effective_due_date
 
 CONFIRM_SLOT = "form_confirmed"
@@ -47,60 +48,11 @@ NO_ARREARS_STAMP_DUTY = "21.00"
 WASTE_DECLARATION_DAY = 10
 MAX_RESIDENTS = 99
 INSTALMENTS = range(2, 25)
-# How far ahead a change may be declared, and how far back it is still worth a declaration.
-FUTURE_LIMIT = timedelta(days=31)
+# How far ahead a change may be declared ("od 1 stycznia" said late in November is ahead), and how
+# far back it is still worth a declaration.
+FUTURE_LIMIT = timedelta(days=92)
 PAST_LIMIT = timedelta(days=5 * 366)
 TEXT_LIMITS = range(3, 501)
-
-_NUMBER_WORDS = {
-    word: number
-    for number, words in {
-        0: "zero нуль ноль",
-        1: "jeden jedna jedno jednego one один одна одне",
-        2: "dwa dwie dwoje dwoch two два дві двоє",
-        3: "trzy troje trzech three три троє",
-        4: "cztery czworo czterech four чотири четверо",
-        5: "piec piecioro pieciu five пять пятеро",
-        6: "szesc szescioro six шість шестеро",
-        7: "siedem siedmioro seven сім семеро",
-        8: "osiem osmioro eight вісім восьмеро",
-        9: "dziewiec dziewiecioro nine девять",
-        10: "dziesiec dziesiecioro ten десять",
-    }.items()
-    for word in words.split()
-}
-_DAY = re.compile(r"\b(\d{1,2})[./-](\d{1,2})(?:[./-](\d{4}))?\b")
-_ISO_DAY = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b")
-_YEAR = re.compile(r"\b\d{4}\b")
-
-
-def _fold(text: str) -> str:
-    """Lower case without diacritics or apostrophes: "Pięć" → "piec", "п'ять" → "пять"."""
-    decomposed = unicodedata.normalize("NFKD", text.lower().replace("ł", "l"))
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch) and ch not in "'’ʼ")
-
-
-def parse_count(value: Any) -> int | None:
-    """A small whole number written in digits or in words (pl, en, uk): "3", "trzy osoby"."""
-    text = _fold(str(value))
-    digits = re.search(r"\d+", text)
-    if digits:
-        return int(digits.group())
-    return next((_NUMBER_WORDS[w] for w in re.findall(r"\w+", text) if w in _NUMBER_WORDS), None)
-
-
-def parse_day(value: Any, today: date) -> date | None:
-    """An ISO date (the NLU's `date` entity) or day.month[.year] as residents write it."""
-    text = str(value)
-    try:
-        if match := _ISO_DAY.search(text):
-            return date(*(int(part) for part in match.groups()))
-        if match := _DAY.search(text):
-            day, month, year = match.groups()
-            return date(int(year) if year else today.year, int(month), int(day))
-    except ValueError:
-        return None
-    return None
 
 
 def _said(tracker: Tracker) -> str:
@@ -131,6 +83,8 @@ class CaseForm:
     summary: Callable[[Tracker], dict[str, Any]]
     # Slots a validator fills beside the fields, filed with the case too.
     derived: tuple[str, ...] = ()
+    # A message said before the summary when the answers call for it (a deadline missed).
+    warning: Callable[[Tracker, date], dict[str, Any] | None] | None = None
 
     @property
     def name(self) -> str:
@@ -153,6 +107,14 @@ def _waste_summary(tracker: Tracker) -> dict[str, Any]:
     }
 
 
+def _waste_warning(tracker: Tracker, today: date) -> dict[str, Any] | None:
+    """A change whose declaration is already late: said plainly, with what follows from it."""
+    deadline = declaration_deadline(date.fromisoformat(str(tracker.get_slot("change_date"))))
+    if deadline >= today:
+        return None
+    return {"response": "utter_declaration_late", "deadline_date": deadline.isoformat()}
+
+
 def _certificate_summary(tracker: Tracker) -> dict[str, Any]:
     return {"purpose": tracker.get_slot("purpose"), "fee_amount": NO_ARREARS_STAMP_DUTY}
 
@@ -168,7 +130,12 @@ def _installments_summary(tracker: Tracker) -> dict[str, Any]:
 FORMS: dict[str, CaseForm] = {
     form.form_type: form
     for form in (
-        CaseForm("waste_declaration_change", ("residents_count", "change_date"), _waste_summary),
+        CaseForm(
+            "waste_declaration_change",
+            ("residents_count", "change_date"),
+            _waste_summary,
+            warning=_waste_warning,
+        ),
         CaseForm("no_arrears_certificate", ("purpose",), _certificate_summary),
         CaseForm(
             "installments",
@@ -181,12 +148,28 @@ FORMS: dict[str, CaseForm] = {
 FORMS_BY_NAME = {form.name: form for form in FORMS.values()}
 
 
-def last_form(tracker: Tracker) -> CaseForm | None:
-    """The case form that ran last: after it completes, the active loop is already empty."""
-    for event in reversed(tracker.events):
-        if event.get("event") == "active_loop" and event.get("name") in FORMS_BY_NAME:
-            return FORMS_BY_NAME[event["name"]]
+def completed_form(tracker: Tracker) -> CaseForm | None:
+    """The case form whose every slot is filled: the one just completed (a form's slots are reset
+    when it is submitted or cancelled). Its slots say so however long the form took, where the
+    event that started it may have left the saved conversation's window."""
+    for form in FORMS.values():
+        if all(tracker.get_slot(slot) is not None for slot in form.required_slots):
+            return form
     return None
+
+
+async def _same_case_lately(tracker: Tracker, form: CaseForm) -> str | None:
+    """A case with these very answers filed within city.repeat_application_minutes, if any: the
+    confirmation then asks whether to file it again."""
+    taxpayer_id = await verified_taxpayer(tracker)
+    current = services.current()
+    window = timedelta(minutes=current.settings.city.repeat_application_minutes)
+    if taxpayer_id is None or not window:
+        return None
+    async with services.session() as session:
+        return await same_case_since(
+            session, taxpayer_id, form.form_type, form.data(tracker), current.now() - window
+        )
 
 
 class ActionStartForm(GminaAction):
@@ -197,6 +180,11 @@ class ActionStartForm(GminaAction):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[Event]:
         events = consumed(tracker, FORM_TYPE_SLOT)
+        matter = MATTERS.get(str(entity(tracker, MATTER_ENTITY)))
+        if matter is not None:
+            # A matter the chat cannot file: what the city offers, never another form.
+            tell_matter(dispatcher, matter)
+            return events
         if await verified_taxpayer(tracker) is None:
             offer_verification(dispatcher)
             return events
@@ -238,7 +226,7 @@ class ValidateWasteDeclarationChangeForm(CaseFormValidation):
     ) -> dict[str, Any]:
         today = services.current().today()
         day = parse_day(value, today)
-        if day is not None and day > today + FUTURE_LIMIT and not _YEAR.search(_said(tracker)):
+        if day is not None and day > today + FUTURE_LIMIT and not names_year(_said(tracker)):
             # "od 1 maja" said in June: the NLU reads the next 1 May, the resident meant the last.
             day = _year_earlier(day)
         if day is None or not today - PAST_LIMIT <= day <= today + FUTURE_LIMIT:
@@ -267,7 +255,10 @@ class ValidateInstallmentsForm(CaseFormValidation):
     async def validate_installments_obligation(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
-        """A kind with something outstanding, or the reference of an outstanding obligation."""
+        """A kind with something outstanding, or the reference of an outstanding obligation.
+
+        A levy named but not owed is said so; any other answer ("na 5 rat", "tak") is not a levy
+        at all, and the question comes again with the resident's own levies as buttons."""
         statement = await load_statement(tracker)
         rows = statement.rows if statement is not None else []
         wanted = str(value or "").strip()
@@ -279,7 +270,10 @@ class ValidateInstallmentsForm(CaseFormValidation):
                     "installments_obligation": row["obligation_ref"],
                     "installments_kind": row["kind"],
                 }
-        dispatcher.utter_message(response="utter_installments_obligation_invalid")
+        if wanted in KINDS:
+            dispatcher.utter_message(response="utter_installments_kind_not_owed", kind=wanted)
+        else:
+            dispatcher.utter_message(response="utter_installments_obligation_invalid")
         return {"installments_obligation": None, "installments_kind": None}
 
     def validate_installments_count(
@@ -300,6 +294,26 @@ class ValidateInstallmentsForm(CaseFormValidation):
         return {"installments_reason": reason}
 
 
+class ActionAskInstallmentsObligation(GminaAction):
+    """Asks which levy to spread, offering the resident's own outstanding levies as buttons."""
+
+    def name(self) -> str:
+        return "action_ask_installments_obligation"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[Event]:
+        statement = await load_statement(tracker)
+        kinds = by_kind(statement.rows) if statement is not None else {}
+        dispatcher.utter_message(
+            response="utter_ask_installments_obligation",
+            buttons=[
+                button(f"label_kind_{kind}", "start_form", obligation_kind=kind) for kind in kinds
+            ],
+        )
+        return []
+
+
 class ActionAskFormConfirmed(GminaAction):
     """Asks for `form_confirmed`: the form's summary, with Yes and No."""
 
@@ -311,6 +325,12 @@ class ActionAskFormConfirmed(GminaAction):
     ) -> list[Event]:
         form = FORMS_BY_NAME.get(tracker.active_loop_name or "")
         if form is not None:
+            warning = form.warning(tracker, services.current().today()) if form.warning else None
+            if warning is not None:
+                dispatcher.utter_message(**warning)
+            repeated = await _same_case_lately(tracker, form)
+            if repeated is not None:
+                dispatcher.utter_message(response="utter_form_repeated", case_ref=repeated)
             dispatcher.utter_message(
                 response=f"utter_summary_{form.form_type}", buttons=YES_NO, **form.summary(tracker)
             )
@@ -324,8 +344,9 @@ class ActionSubmitForm(GminaAction):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[Event]:
-        form = last_form(tracker)
+        form = completed_form(tracker)
         if form is None:
+            dispatcher.utter_message(response="utter_form_not_submitted")
             return []
         reset = [SlotSet(slot, None) for slot in (*form.required_slots, *form.derived)]
         taxpayer_id = await verified_taxpayer(tracker)

@@ -9,7 +9,8 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions import services
 from actions.common import DomainDict, Event, GminaAction, event_time, sender, verified_taxpayer
-from storage.casework import create_handoff_ticket
+from actions.matters import tell_office_contact
+from storage.casework import create_handoff_ticket, join_handoff_ticket, open_handoff_ticket
 
 LAST_TURNS = 12
 
@@ -39,14 +40,23 @@ class ActionHumanHandoff(GminaAction):
         current = services.current()
         taxpayer_id = await verified_taxpayer(tracker)
         async with services.session() as session:
-            ticket_ref = await create_handoff_ticket(
-                session,
-                channel,
-                sender_id,
-                taxpayer_id,
-                last_turns(tracker),
-                current.now(),
-            )
+            # Asked again while staff have not answered yet: the open ticket gets the newer turns.
+            ticket_ref = await open_handoff_ticket(session, channel, sender_id)
+            joined = ticket_ref is not None
+            if ticket_ref is not None:
+                await join_handoff_ticket(session, ticket_ref, last_turns(tracker))
+            else:
+                ticket_ref = await create_handoff_ticket(
+                    session,
+                    channel,
+                    sender_id,
+                    taxpayer_id,
+                    last_turns(tracker),
+                    current.now(),
+                )
             await session.commit()
-        dispatcher.utter_message(response="utter_handoff", ticket_ref=ticket_ref)
+        dispatcher.utter_message(
+            response="utter_handoff_joined" if joined else "utter_handoff", ticket_ref=ticket_ref
+        )
+        tell_office_contact(dispatcher)
         return []

@@ -40,6 +40,11 @@ class ActionGreet(GminaAction):
         return []
 
 
+# A word of ours the resident asks about (the lexicon's `topic`), told by utter_explain_<topic>.
+TOPIC_ENTITY = "topic"
+TOPICS = frozenset({"activation_code"})
+
+
 class ActionHelp(GminaAction):
     def name(self) -> str:
         return "action_help"
@@ -47,6 +52,10 @@ class ActionHelp(GminaAction):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[Event]:
+        topic = entity(tracker, TOPIC_ENTITY)
+        if topic in TOPICS:
+            dispatcher.utter_message(response=f"utter_explain_{topic}")
+            return []
         intents = ("check_balance", "list_deadlines", "pay", "start_form", "human_handoff")
         dispatcher.utter_message(
             response="utter_help", buttons=[intent_button(intent) for intent in intents]

@@ -1,7 +1,7 @@
 """Reminders and announcements, switched on or off per channel.
 
 The NLU has no entities for a channel or a category yet, so besides the `channel` and `category`
-entities that our buttons carry, a few word stems in the message name them.
+entities that our buttons carry, a few word stems in the message name them (intents.answers).
 """
 
 from __future__ import annotations
@@ -24,25 +24,8 @@ from actions.common import (
     sender,
     verified_taxpayer,
 )
+from intents.answers import CATEGORY_STEMS, CHANNEL_STEMS, named_by_stem
 from storage.subscriptions import SUBSCRIPTION_CATEGORIES, set_subscription
-
-_CHANNEL_STEMS = {
-    "sms": ("sms", "esemes", "смс"),
-    "email": ("mail", "пошт", "имейл", "імейл", "емейл"),
-    "telegram": ("telegram", "телеграм"),
-}
-_CATEGORY_STEMS = {
-    "announcements": (
-        "ogłosze",
-        "oglosze",
-        "komunikat",
-        "announcement",
-        "news",
-        "оголошен",
-        "новин",
-    ),
-    "reminders": ("przypom", "remind", "нагадув"),
-}
 
 
 def _named(tracker: Tracker, name: str, stems: Mapping[str, tuple[str, ...]]) -> str | None:
@@ -50,13 +33,12 @@ def _named(tracker: Tracker, name: str, stems: Mapping[str, tuple[str, ...]]) ->
     value = entity(tracker, name)
     if value in stems:
         return str(value)
-    text = str(tracker.latest_message.get("text") or "").lower()
-    return next((key for key, words in stems.items() if any(w in text for w in words)), None)
+    return named_by_stem(str(tracker.latest_message.get("text") or ""), stems)
 
 
 def _channel(tracker: Tracker) -> str | None:
     """The channel named, else the one the sender writes on if the notifier can reach it."""
-    named = _named(tracker, "channel", _CHANNEL_STEMS)
+    named = _named(tracker, "channel", CHANNEL_STEMS)
     if named is not None:
         return named
     current, _ = sender(tracker)
@@ -92,7 +74,7 @@ class ActionSubscribe(GminaAction):
         if taxpayer_id is None:
             offer_verification(dispatcher)
             return []
-        category = _named(tracker, "category", _CATEGORY_STEMS) or "reminders"
+        category = _named(tracker, "category", CATEGORY_STEMS) or "reminders"
         channel = _channel(tracker)
         if channel is None:
             _ask_channel(dispatcher, "subscribe_reminders", category=category)
@@ -113,7 +95,7 @@ class ActionUnsubscribe(GminaAction):
         if taxpayer_id is None:
             offer_verification(dispatcher)
             return []
-        category = _named(tracker, "category", _CATEGORY_STEMS)
+        category = _named(tracker, "category", CATEGORY_STEMS)
         channel = _channel(tracker)
         if channel is None:
             _ask_channel(dispatcher, "unsubscribe", **({"category": category} if category else {}))

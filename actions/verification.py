@@ -28,7 +28,16 @@ from actions.common import (
     turn_key,
     verified_summary,
 )
-from storage.bindings import VerifyStatus, identified_taxpayers, verify_identified
+from actions.matters import tell_office_contact
+from kernel.clock import WARSAW
+from storage.bindings import (
+    SENDER_FAILURE_LIMIT,
+    TAXPAYER_FAILURE_LIMIT,
+    VerifyStatus,
+    identified_taxpayers,
+    verification_locked_until,
+    verify_identified,
+)
 from storage.taxpayers import TaxpayerSummary, taxpayer_summary
 
 LINK_FORM = "link_account_form"
@@ -67,12 +76,21 @@ def parse_activation_code(text: str) -> str | None:
     return (match.group(1) + match.group(2)).upper() if match else None
 
 
+def _has_written(tracker: Tracker) -> bool:
+    """Whether the resident wrote anything but `/start`: the language of the chat is then theirs."""
+    return any(
+        event.get("event") == "user" and not str(event.get("text") or "").startswith("/start")
+        for event in tracker.events
+    )
+
+
 def _welcome(
     dispatcher: CollectingDispatcher, tracker: Tracker, summary: TaxpayerSummary
 ) -> list[Event]:
-    """Greet the newly verified taxpayer; their stored language applies unless they chose one."""
+    """Greet the newly verified taxpayer. Their stored language applies only to a chat opened by
+    a link, where they have not written a word yet; otherwise the chat keeps its language."""
     dispatcher.utter_message(response="utter_verified", name=summary.display_name)
-    if tracker.get_slot(LANGUAGE_CHOSEN_SLOT):
+    if tracker.get_slot(LANGUAGE_CHOSEN_SLOT) or _has_written(tracker):
         return []
     return [SlotSet(LANGUAGE_SLOT, summary.language)]
 
@@ -145,8 +163,20 @@ class ActionVerifyIdentity(GminaAction):
                 else None
             )
             await session.commit()
-        if outcome.status is VerifyStatus.LOCKED:
-            dispatcher.utter_message(response="utter_verify_locked")
+            locked_until = (
+                None
+                if summary is not None
+                else await verification_locked_until(session, channel, sender_id, taxpayer_ids, now)
+            )
+        if locked_until is not None:
+            # Said plainly, chat or taxpayer alike, with the ways in that need no code.
+            dispatcher.utter_message(
+                response="utter_verify_locked",
+                time=locked_until.astimezone(WARSAW).strftime("%H:%M"),
+                sender_limit=SENDER_FAILURE_LIMIT,
+                taxpayer_limit=TAXPAYER_FAILURE_LIMIT,
+            )
+            tell_office_contact(dispatcher)
             return forget
         if summary is None:
             dispatcher.utter_message(response="utter_verify_rejected")

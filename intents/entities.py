@@ -174,7 +174,7 @@ def _valid(year: int, month: int, day: int) -> date | None:
         return None
 
 
-def _upcoming(today: date, month: int, day: int) -> date | None:
+def upcoming(today: date, month: int, day: int) -> date | None:
     """A date written without a year: its next occurrence, today included."""
     for year in (today.year, today.year + 1):
         candidate = _valid(year, month, day)
@@ -184,7 +184,7 @@ def _upcoming(today: date, month: int, day: int) -> date | None:
 
 
 def _day_month(today: date, year: str | None, month: int, day: int) -> date | None:
-    return _valid(int(year), month, day) if year else _upcoming(today, month, day)
+    return _valid(int(year), month, day) if year else upcoming(today, month, day)
 
 
 def _dates(folded: str, today: date) -> Iterator[_Candidate]:
@@ -212,7 +212,7 @@ def _dates(folded: str, today: date) -> Iterator[_Candidate]:
     for m in _DATE_MONTH_DAY.finditer(folded):
         yield from found(m, _day_month(today, m["year"], _MONTHS[m["month"]], int(m["day"])))
     for m in _DATE_SHORT.finditer(folded):
-        yield from found(m, _upcoming(today, int(m.group(2)), int(m.group(1))))
+        yield from found(m, upcoming(today, int(m.group(2)), int(m.group(1))))
     for m in _DATE_RELATIVE.finditer(folded):
         offset = 2 if m.group(0) == "day after tomorrow" else _RELATIVE[m.group(0)]
         yield from found(m, today + timedelta(days=offset))

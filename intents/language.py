@@ -35,7 +35,8 @@ _MARKERS: dict[str, frozenset[str]] = {
         does did have has want need please pay owe tax fee fees thanks thank hello hi hey bye
         goodbye yes yeah yep nope sure okay of for with this that it and or not dont don't please
         much many money due deadline deadlines help bill bills speak english morning
-        evening anything something pls switch change language polish ukrainian
+        evening anything something pls switch change language polish ukrainian verify
+        verification cancel instalments installments
         """.split()
     ),
     # Ukrainian typed in Latin letters, a common habit on phones without a Cyrillic keyboard.
@@ -51,6 +52,9 @@ _MARKERS: dict[str, frozenset[str]] = {
 _WEAK_UK = frozenset({"tak"})
 # Polish letters are strong evidence, but an English sentence may name "Ruda Śląska" or "zł".
 _POLISH_LETTER_WEIGHT = 1.5
+# A language needs two votes, or votes from nearly a third of the words, to be told.
+_CLEAR_VOTES = 2.0
+_CLEAR_SHARE = 0.3
 
 
 def guess_language(text: str) -> str | None:
@@ -60,13 +64,17 @@ def guess_language(text: str) -> str | None:
     scores = {lang: 0.0 for lang in _MARKERS}
     if _POLISH_LETTERS.search(text):
         scores["pl"] += _POLISH_LETTER_WEIGHT
-    for word in _WORD.findall(fold(text)):
+    words = _WORD.findall(fold(text))
+    for word in words:
         for lang, markers in _MARKERS.items():
             if word in markers:
                 scores[lang] += 0.25 if lang == "uk" and word in _WEAK_UK else 1.0
     best = max(scores, key=lambda lang: scores[lang])
     top = scores[best]
     if top == 0 or sum(1 for score in scores.values() if score == top) > 1:
+        return None
+    if top < _CLEAR_VOTES and top < _CLEAR_SHARE * len(words):
+        # One marker among many other words ("SELECT * FROM t WHERE 1=1"): no evidence.
         return None
     return best
 

@@ -106,8 +106,10 @@ _VERIFICATION = [
     ),
     N_(
         "utter_verify_locked",
-        "There have been too many unsuccessful attempts. For your security, please try again in "
-        "an hour or visit the tax office.",
+        "For your security, verifying with these details is locked until {time}: there were too "
+        "many wrong tries ({sender_limit} in one chat, or {taxpayer_limit} for one taxpayer from "
+        "any chats, within an hour). To get in now, open the chat link from the city's "
+        "e-services after signing in with login.gov.pl, or ask the tax office for a link.",
     ),
     N_("utter_already_verified", "This chat is already linked to the tax account of {name}."),
     N_(
@@ -148,7 +150,6 @@ _DEADLINES = [
     N_("utter_deadlines", "Your next payments:\n{lines}"),
     N_("utter_deadline_line", "• {due_date}: {kind}, {amount}"),
     N_("utter_deadline_line_moved", "• {due_date} (moved from {statutory_date}): {kind}, {amount}"),
-    N_("utter_deadline_line_overdue", "• was due {due_date}: {kind}, {amount}"),
     N_("utter_deadlines_none", "You have no unpaid instalments: nothing to pay for now."),
     N_(
         "utter_deadlines_general",
@@ -193,7 +194,8 @@ _FORMS = [
     N_("utter_ask_change_date", "Since what date? (e.g. 1.03.2027)"),
     N_(
         "utter_change_date_invalid",
-        "Please write a date as day.month.year, e.g. 1.03.2027, no later than a month from today.",
+        "Please write a date as day.month.year, e.g. 1.03.2027, no later than three months from "
+        "today.",
     ),
     N_(
         "utter_ask_purpose",
@@ -202,12 +204,10 @@ _FORMS = [
     N_("utter_purpose_invalid", "Please describe the purpose in a few words."),
     N_(
         "utter_ask_installments_obligation",
-        "Which payment would you like to spread into instalments, e.g. property tax?",
+        "Which payment would you like to spread into instalments? Choose one of yours below, or "
+        "write “cancel” to stop.",
     ),
-    N_(
-        "utter_installments_obligation_invalid",
-        "You have nothing to pay for that. Which payment do you mean?",
-    ),
+    N_("utter_installments_obligation_invalid", "That is not one of your payments."),
     N_("utter_ask_installments_count", "Into how many instalments (from 2 to 24)?"),
     N_("utter_installments_count_invalid", "Please write a number of instalments from 2 to 24."),
     N_(
@@ -323,6 +323,122 @@ _LABELS = [
     N_("label_language_uk", "Українська"),
 ]
 
+# Issue 6: a conversation that holds on every path.
+_HOLDS = [
+    N_(
+        "utter_form_not_submitted",
+        "Nothing was submitted: I no longer have the form's answers. Please start it again.",
+    ),
+    N_(
+        "utter_declaration_late",
+        "The time to declare this change has passed: it was due by {deadline_date}. Submit it "
+        "now all the same: the fee follows the change from the month it happened, and without a "
+        "declaration the office sets the fee itself in a decision.",
+    ),
+    N_("utter_installments_kind_not_owed", "You owe nothing for: {kind}."),
+    N_(
+        "utter_balance_kind",
+        "Your balance for {kind} as of {date}:\n{lines}\nTotal for {kind}: {total_amount}.",
+    ),
+    N_(
+        "utter_explain_activation_code",
+        "The activation code is 8 letters and digits (e.g. ABCD-EFGH) printed on your tax "
+        "decision. With it and your PESEL (or NIP) you can verify here: write “verify”. No "
+        "decision at hand? The tax office gives you a new code, or open the chat link from the "
+        "city's e-services after signing in with login.gov.pl.",
+    ),
+    NP_(
+        "utter_pay_transfers",
+        "To pay {total_amount}, make {count} transfer as below: each title names what it pays, so "
+        "the office books every instalment.",
+        "To pay {total_amount}, make {count} transfers as below: each title names what it pays, "
+        "so the office books every instalment.",
+    ),
+    N_("utter_deadlines_no_upcoming", "You have no instalments coming due."),
+    NP_(
+        "utter_deadlines_overdue",
+        "Past due: {count} instalment, {overdue_amount} as of {date}:\n{lines}",
+        "Past due: {count} instalments, {overdue_amount} as of {date}:\n{lines}",
+    ),
+    N_(
+        "utter_deadlines_interest",
+        "Of this, {interest_amount} is interest on arrears, which grows every day until you pay.",
+    ),
+    NP_(
+        "utter_deadlines_more",
+        "… and {count} more instalment, {total_amount} in all.",
+        "… and {count} more instalments, {total_amount} in all.",
+    ),
+    N_("label_show_all", "Show all"),
+    N_(
+        "utter_handoff_joined",
+        "Your conversation is already with the tax office staff (ticket {ticket_ref}); I have "
+        "added your latest messages to it. Someone will answer you here as soon as possible.",
+    ),
+    N_(
+        "utter_form_repeated",
+        "You have already submitted this very application: case {case_ref}. Answer “yes” only "
+        "if you want to submit it again.",
+    ),
+    N_(
+        "utter_office_contact",
+        "The tax office: {office}, {address}. Opening hours: {office_hours}. Phone: "
+        "{office_phone}.",
+    ),
+    N_(
+        "utter_matter_dog_registration",
+        "I cannot register a dog in the chat. Register it with the tax office on its form, in "
+        "person or through ePUAP; the council sets the dog fee and the date to pay it.",
+    ),
+    N_(
+        "utter_matter_property_information",
+        "I cannot file a property information (IN-1) in the chat. Submit it to the tax office "
+        "within 14 days of buying, building or selling, in person or through ePUAP; there is "
+        "no fee.",
+    ),
+    N_(
+        "utter_matter_vehicle_tax_return",
+        "I cannot file a tax return for means of transport (DT-1) in the chat. Submit it to the "
+        "tax office by 15 February, or within 14 days of registering a vehicle, in person or "
+        "through ePUAP; there is no fee.",
+    ),
+    N_(
+        "utter_matter_declaration_correction",
+        "I cannot correct a tax declaration in the chat. Submit the correction with a short "
+        "explanation to the tax office at any time, in person or through ePUAP; there is no "
+        "fee.",
+    ),
+    N_(
+        "utter_matter_arrears_write_off",
+        "I cannot file a request to write off arrears in the chat. Send the tax office a "
+        "request with your reasons and your household's situation, in person or through ePUAP; "
+        "it usually decides within a month, and there is no fee.",
+    ),
+    N_(
+        "utter_matter_overpayment_refund",
+        "I cannot file a refund of an overpayment in the chat. Ask the tax office in writing, "
+        "in person or through ePUAP, giving the account for the refund; it is paid within 30 "
+        "days, and there is no fee.",
+    ),
+    N_(
+        "utter_matter_tax_certificate",
+        "I cannot request this certificate in the chat. Ask the tax office in person or "
+        "through ePUAP; it is issued within 7 days, and the stamp duty is {fee_amount}.",
+    ),
+    N_(
+        "utter_matter_power_of_attorney",
+        "I cannot file a power of attorney in the chat. Submit form PPS-1 (or PPD-1) to the "
+        "tax office in person or through ePUAP; the stamp duty is {fee_amount} (close family "
+        "is exempt).",
+    ),
+    N_(
+        "utter_matter_farm_fuel_refund",
+        "I cannot file a refund of the excise on farm diesel in the chat. Apply to the mayor "
+        "with your fuel invoices in the application windows (in 2026: 2 February–2 March and "
+        "3–31 August), in person or through ePUAP.",
+    ),
+]
+
 MESSAGES: dict[str, str | Plural] = dict(
     _SMALL_TALK
     + _VERIFICATION
@@ -334,6 +450,7 @@ MESSAGES: dict[str, str | Plural] = dict(
     + _SUBSCRIPTIONS
     + _HANDOFF
     + _LABELS
+    + _HOLDS
 )
 
 # --- The web chat page's own words (bot/static/chat.*), served to the page by bot.webchat. ---

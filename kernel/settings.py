@@ -184,6 +184,9 @@ class CitySettings(_Section):
     office_name: str = "Urząd Miasta Ruda Śląska"
     recipient_nip: str = "6411005545"
     recipient_address: str = "pl. Jana Pawła II 6, 41-709 Ruda Śląska"
+    office_hours: str = "pon. 8:00–17:00, wt.–czw. 7:30–15:30, pt. 7:30–14:00"
+    office_phone: str = "+48 32 244 90 00"
+    repeat_application_minutes: int = Field(default=60, ge=0)
     portal_api_key: str | None = None
 
     @field_validator("recipient_nip")

@@ -466,3 +466,43 @@ async def _earlier_outcome(
     if attempt.succeeded and bound is not None and bound == attempt.taxpayer_id:
         return VerifyOutcome(VerifyStatus.VERIFIED, bound)
     return VerifyOutcome(VerifyStatus.REJECTED)
+
+
+async def _failures_since(
+    session: AsyncSession, since: datetime, where: ColumnElement[bool]
+) -> list[datetime]:
+    times = await session.scalars(
+        select(VerificationAttempt.at)
+        .where(
+            VerificationAttempt.at > since,
+            VerificationAttempt.checked.is_(True),
+            VerificationAttempt.succeeded.is_(False),
+            where,
+        )
+        .order_by(VerificationAttempt.at)
+    )
+    return list(times)
+
+
+def _lifts_at(failures: Sequence[datetime], limit: int) -> datetime | None:
+    """When fewer than `limit` of these failures remain in the window, or None if not locked."""
+    if len(failures) < limit:
+        return None
+    return failures[len(failures) - limit] + ATTEMPT_WINDOW
+
+
+async def verification_locked_until(
+    session: AsyncSession, channel: str, sender_id: str, taxpayer_ids: Sequence[int], now: datetime
+) -> datetime | None:
+    """The time the chat's lock, or the lock of a taxpayer the identifier named, lifts; None when
+    neither is locked. A lock lifts when enough of its failures have left ATTEMPT_WINDOW."""
+    since = now - ATTEMPT_WINDOW
+    sender = (VerificationAttempt.channel == channel) & (VerificationAttempt.sender_id == sender_id)
+    times = [_lifts_at(await _failures_since(session, since, sender), SENDER_FAILURE_LIMIT)]
+    for taxpayer_id in taxpayer_ids:
+        targeted = VerificationAttempt.taxpayer_id == taxpayer_id
+        times.append(
+            _lifts_at(await _failures_since(session, since, targeted), TAXPAYER_FAILURE_LIMIT)
+        )
+    locks = [time for time in times if time is not None]
+    return max(locks) if locks else None

@@ -354,7 +354,14 @@ class Turn:
             self.utter("utter_link_token_refused")
             return
         self.state.slots[TAXPAYER_SLOT] = taxpayer_id
+        form = self.state.active_loop_name
+        if form == LINK_FORM:
+            # Verified by the link: the PESEL-and-code form has nothing left to ask.
+            await self._apply([ActiveLoop(None)])
+            self._set_slots({name: None for name in self.domain.required_slots(form)})
         await self.run_action("action_link_welcome")
+        if form not in (None, LINK_FORM) and self.state.requested_slot is not None:
+            await self._ask(self.state.requested_slot)
 
     async def _respond(self) -> None:
         intent = policy.intent_name(self.parse)
@@ -405,8 +412,17 @@ class Turn:
         self._set_slots({k: v for k, v in candidates.items() if k not in required})
         answers = {k: v for k, v in candidates.items() if k in required}
         if requested is not None and requested not in answers:
-            # Not an answer: a request runs (the unhappy path), then the question comes again.
-            if intent in policy.RULES and intent not in policy.REPLIES:
+            # Not an answer: a request runs (the unhappy path), or an answer to an earlier question
+            # corrects it ("podatek rolny" at the summary); then the question comes again.
+            if answers and policy.is_correction(intent):
+                await self._validate(form, answers)
+                if self.state.active_loop_name == form:
+                    # A correction refused leaves its question open again: that comes first.
+                    await self._next_or_submit(form)
+                return
+            if policy.is_request(intent):
+                # Not the secret asked for, so its entities ("to English") reach the request.
+                self.state.latest_message["entities"] = list(self.parse.get("entities", []))
                 await self._run_intent(intent)
             if self.state.active_loop_name == form:
                 await self._ask(requested)

@@ -6,8 +6,11 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from actions.forms import CONFIRM_SLOT
+from actions.forms import CONFIRM_SLOT, FORM_TYPE_SLOT
+from actions.matters import MATTER_ENTITY
+from actions.small_talk import TOPIC_ENTITY
 from actions.verification import CODE_SLOT, IDENTIFIER_SLOT, LINK_FORM, parse_identifier
+from intents.answers import is_cancel_word, parse_count, words
 from storage.bindings import looks_like_activation_code
 
 RULES: dict[str, str] = {
@@ -43,29 +46,20 @@ CLARIFY_SLOT = "clarify_intents"
 # the resident is asked which of the top two they meant.
 CLARIFY_FLOOR = 0.2
 CLARIFY_CHOICES = 2
+# A code as the city prints it (ABCD-EFGH) or with a digit: "dziekuje" has eight letters too.
+_CODE_WRITTEN = re.compile(r"-|\d")
 
-# Whole messages that cancel a form, folded to lower case without diacritics or punctuation.
-CANCEL_WORDS = frozenset(
-    {
-        "anuluj",
-        "anulowac",
-        "stop",
-        "przerwij",
-        "koniec",
-        "rezygnuje",
-        "cancel",
-        "abort",
-        "quit",
-        "скасувати",
-        "скасуй",
-        "відміна",
-        "стоп",
-        "отмена",
-        "отменить",
-    }
-)
-_PUNCTUATION = re.compile(r"[^\w\s]")
-_FOLD = str.maketrans("ąćęłńóśźż", "acelnoszz")
+
+def is_request(intent: str) -> bool:
+    """Whether the intent asks for something rather than replies."""
+    return intent in RULES and intent not in REPLIES
+
+
+def is_correction(intent: str) -> bool:
+    """Whether a message that answers an earlier question of the form, not the one asked, is a
+    correction of it: so when it asks for nothing else, or for a form (our buttons that answer a
+    form's choice carry "start a form")."""
+    return intent == "start_form" or not is_request(intent)
 
 
 def submit_action(form: str) -> str:
@@ -73,7 +67,22 @@ def submit_action(form: str) -> str:
 
 
 def intent_name(parse: Mapping[str, Any]) -> str:
-    return str(parse.get("intent", {}).get("name") or "out_of_scope")
+    """The intent, where what a message names decides over the classifier's guess: a matter of
+    the catalogue (a dog to register) asks to file it; a question about a word we use ("what is
+    an activation code?") asks for help; paying "in instalments" asks for the form; and a message
+    written as an activation code is a start of verification, never a "bye" the model saw in it."""
+    intent = str(parse.get("intent", {}).get("name") or "out_of_scope")
+    named = {found.get("entity") for found in parse.get("entities", [])}
+    if MATTER_ENTITY in named:
+        return "start_form"
+    if TOPIC_ENTITY in named:
+        return "help"
+    if intent == "pay" and FORM_TYPE_SLOT in named:
+        return "start_form"
+    text = str(parse.get("text", "")).strip()
+    if _CODE_WRITTEN.search(text) and looks_like_activation_code(text):
+        return "link_account"
+    return intent
 
 
 def shaped_answer(parse: Mapping[str, Any], requested_slot: str | None) -> str | None:
@@ -90,19 +99,19 @@ def shaped_answer(parse: Mapping[str, Any], requested_slot: str | None) -> str |
 def is_cancel(parse: Mapping[str, Any], requested_slot: str | None) -> bool:
     """ "anuluj" or "stop" alone; "no" at the confirmation, or "no" in two words or fewer.
 
-    Before the confirmation, a message with a digit or shaped as the secret asked for is an
-    answer, never a "no", whatever the classifier made of it: "N27E-95Y2" is a code, not "nie".
+    Before the confirmation, a message with a number (in digits or words) or shaped as the secret
+    asked for is an answer, never a "no", whatever the classifier made of it: "N27E-95Y2" is a
+    code and "dwie osoby" a count, not "nie".
     """
     text = str(parse.get("text", ""))
-    words = _PUNCTUATION.sub(" ", text.lower().translate(_FOLD)).split()
-    if " ".join(words) in CANCEL_WORDS:
+    if is_cancel_word(text):
         return True
     if intent_name(parse) != "deny":
         return False
     if requested_slot == CONFIRM_SLOT:
         return True
-    answer_like = any(char.isdigit() for char in text) or shaped_answer(parse, requested_slot)
-    return len(words) <= 2 and not answer_like
+    answer_like = parse_count(text) is not None or shaped_answer(parse, requested_slot)
+    return len(words(text)) <= 2 and not answer_like
 
 
 def clarification(parse: Mapping[str, Any]) -> list[str]:

@@ -17,8 +17,6 @@ from actions.forms import (
     ActionSubmitForm,
     ValidateWasteDeclarationChangeForm,
     declaration_deadline,
-    parse_count,
-    parse_day,
 )
 from actions.handoff import last_turns
 from actions.services import Services
@@ -27,6 +25,7 @@ from actions.verification import (
     parse_activation_code,
     parse_identifier,
 )
+from payments.titles import TITLE_LENGTH, transfer_titles
 from storage.balances import balance_to_json, taxpayer_balance
 from storage.bindings import bound_taxpayer, issue_activation_code
 from storage.casework import list_cases
@@ -93,10 +92,15 @@ async def test_a_kind_asked_for_is_answered_per_instalment_and_the_slot_reset(
 ) -> None:
     taxpayer_id = await add_bound_resident(store)
     dispatcher = CollectingDispatcher()
-    tracker = make_tracker({"taxpayer_id": taxpayer_id, "obligation_kind": "dog_fee"})
+    tracker = make_tracker(
+        {"taxpayer_id": taxpayer_id, "obligation_kind": "dog_fee"},
+        entities=[{"entity": "obligation_kind", "value": "dog_fee"}],
+    )
     events = await ActionCheckBalance().run(dispatcher, tracker, domain)
     assert events == [SlotSet("obligation_kind", None)]
     answer, overdue = _said(dispatcher)
+    assert answer["response"] == "utter_balance_kind"
+    assert answer["kind"] == "dog_fee"
     assert answer["lines"] == [
         {"response": "utter_balance_instalment_line", "due_date": "2027-03-31", "amount": "30.00"}
     ]
@@ -148,7 +152,7 @@ async def test_unverified_deadlines_are_the_statutory_dates(
     configured: Services, domain: dict[str, Any]
 ) -> None:
     dispatcher = CollectingDispatcher()
-    tracker = make_tracker({"obligation_kind": "vehicle_tax"})
+    tracker = make_tracker(entities=[{"entity": "obligation_kind", "value": "vehicle_tax"}])
     await ActionListDeadlines().run(dispatcher, tracker, domain)
     assert _said(dispatcher) == [
         {
@@ -174,36 +178,6 @@ def test_upcoming_dates_move_off_days_off() -> None:
         date(2027, 11, 15),
         date(2028, 3, 15),
     ]
-
-
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("3", 3),
-        ("3 osoby", 3),
-        ("trzy", 3),
-        ("Pięć", 5),
-        ("п'ять", 5),
-        ("two of us", 2),
-        ("x", None),
-    ],
-)
-def test_counts_in_digits_or_words(text: str, expected: int | None) -> None:
-    assert parse_count(text) == expected
-
-
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("2027-05-01", date(2027, 5, 1)),
-        ("od 1.05.2027", date(2027, 5, 1)),
-        ("1/5", date(2027, 5, 1)),
-        ("31.02.2027", None),
-        ("wczoraj", None),
-    ],
-)
-def test_days_as_residents_write_them(text: str, expected: date | None) -> None:
-    assert parse_day(text, TODAY) == expected
 
 
 def test_a_changed_waste_declaration_is_due_by_the_10th_of_the_next_month() -> None:
@@ -313,3 +287,13 @@ def test_the_hand_off_takes_the_last_turns_both_ways() -> None:
         {"from": "assistant", "text": "Najpierw muszę potwierdzić…", "at": NOW.isoformat()},
         {"from": "resident", "text": "chcę rozmawiać z człowiekiem", "at": None},
     ]
+
+
+def test_transfer_titles_fit_and_never_cut_a_reference() -> None:
+    refs = [f"PN-2026-000001-{number:02d}" for number in range(1, 20)]
+    titles = transfer_titles("T000001", refs)
+    assert all(len(title) <= TITLE_LENGTH for title, _ in titles)
+    assert [ref for _, group in titles for ref in group] == refs
+    for title, group in titles:
+        assert title == " ".join(["T000001", *group])
+    assert transfer_titles("T-1001", ["WF-2027-2"]) == [("T-1001 WF-2027-2", ["WF-2027-2"])]

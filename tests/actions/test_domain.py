@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import yaml
+
 from actions.forms import FORMS
+from actions.matters import MATTER_ENTITY, MATTERS
 from bot.dialogue import build_executor
 from intents import INTENTS
+from intents.entities import LEXICON_PATH
 from kernel.messages import MESSAGES, Plural
 
 
@@ -38,3 +42,12 @@ def test_the_domain_responses_are_the_english_source(domain: dict[str, Any]) -> 
         if key.startswith("utter_")
     }
     assert domain["responses"] == expected
+
+
+def test_every_matter_of_the_catalogue_has_its_answer_and_its_words() -> None:
+    lexicon = yaml.safe_load(LEXICON_PATH.read_text(encoding="utf-8"))
+    assert set(lexicon[MATTER_ENTITY]) == set(MATTERS)
+    for matter in MATTERS.values():
+        source = MESSAGES[matter.response]
+        assert isinstance(source, str)
+        assert ("{fee_amount}" in source) == (matter.fee is not None), matter.name

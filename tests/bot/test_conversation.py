@@ -15,6 +15,7 @@ import pytest
 import sqlalchemy as sa
 
 from kernel.i18n import format_money, render
+from kernel.settings import CitySettings
 from storage.bindings import create_link_token, issue_activation_code
 from storage.casework import list_cases
 from storage.conversation_models import Conversation
@@ -33,11 +34,23 @@ from tests.conversation_helpers import (
 from tests.resident_helpers import OTHER_PESEL, PESEL
 
 OFFICE = "Urząd Miasta Ruda Śląska"
+CITY = CitySettings()
 
 
 def said(key: str, language: str, **values: Any) -> str:
     """A long standard answer, as the catalogue words it."""
     return render(key, language, values)
+
+
+def office_contact(language: str) -> str:
+    return said(
+        "utter_office_contact",
+        language,
+        office=OFFICE,
+        address=CITY.recipient_address,
+        office_hours=CITY.office_hours,
+        office_phone=CITY.office_phone,
+    )
 
 
 def money(value: str | Decimal, language: str = "pl") -> str:
@@ -284,15 +297,20 @@ async def test_deadlines_pay_clarification_reminders_and_a_person(
                 "kiedy płacę?",
                 [
                     "Twoje najbliższe płatności:\n"
-                    f"• termin minął 15 marca 2027: podatek od nieruchomości, "
-                    f"{money(late_tax['total'])}\n"
-                    "• termin minął 31 marca 2027: opłata od posiadania psów, 30,00\u00a0zł\n"
                     "• 17 maja 2027 (przesunięty z 15 maja 2027): podatek od nieruchomości, "
                     "1\u00a0500,00\u00a0zł\n"
                     "• 17 maja 2027 (przesunięty z 15 maja 2027): opłata za gospodarowanie "
                     "odpadami, 150,00\u00a0zł\n"
                     "• 15 września 2027: podatek od nieruchomości, 1\u00a0500,00\u00a0zł\n"
-                    "• 15 listopada 2027: podatek od nieruchomości, 1\u00a0500,00\u00a0zł"
+                    "• 15 listopada 2027: podatek od nieruchomości, 1\u00a0500,00\u00a0zł",
+                    "Po terminie: 2 raty, "
+                    f"{money(Decimal(late_tax['total']) + Decimal(dog['total']))} "
+                    "na 10 maja 2027:\n"
+                    "• 15 marca 2027: podatek od nieruchomości, "
+                    f"{money(late_tax['principal'])}\n"
+                    "• 31 marca 2027: opłata od posiadania psów, 30,00\u00a0zł\n"
+                    f"Z tego {money(late_tax['interest'])} to odsetki za zwłokę, które rosną "
+                    "każdego dnia aż do zapłaty.",
                 ],
             ),
             (
@@ -328,7 +346,8 @@ async def test_deadlines_pay_clarification_reminders_and_a_person(
                 "chcę rozmawiać z człowiekiem",
                 [
                     "Przekazałem rozmowę pracownikom urzędu (zgłoszenie ZG-2027-000001). Ktoś "
-                    "odpowie tutaj najszybciej, jak to możliwe."
+                    "odpowie tutaj najszybciej, jak to możliwe.",
+                    office_contact("pl"),
                 ],
             ),
         ]
@@ -429,23 +448,23 @@ async def test_too_many_wrong_codes_lock_the_sender_out_for_an_hour(
 ) -> None:
     await add_resident(store)
     chat = Chat(await aiohttp_client(new_app(store)))
-    for _ in range(5):
+    for _ in range(4):
         await chat.say("weryfikacja")
         await chat.say(PESEL)
         assert await chat.texts("ZZZZ-ZZZZ") == [said("utter_verify_rejected", "pl")]
-    await chat.verify_dialog(
-        [
-            ("weryfikacja", [said("utter_ask_identifier", "pl")]),
-            (PESEL, [said("utter_ask_activation_code", "pl")]),
-            (
-                "ZZZZ-ZZZZ",
-                [
-                    "Było zbyt wiele nieudanych prób. Ze względów bezpieczeństwa spróbuj "
-                    "ponownie za godzinę albo przyjdź do urzędu."
-                ],
-            ),
-        ]
-    )
+    locked = [
+        said("utter_verify_locked", "pl", time="13:00", sender_limit=5, taxpayer_limit=10),
+        office_contact("pl"),
+    ]
+    # The fifth wrong code locks the chat, and says so with the time it lifts; so does the next.
+    for _ in range(2):
+        await chat.verify_dialog(
+            [
+                ("weryfikacja", [said("utter_ask_identifier", "pl")]),
+                (PESEL, [said("utter_ask_activation_code", "pl")]),
+                ("ZZZZ-ZZZZ", locked),
+            ]
+        )
 
 
 async def test_a_conversation_continues_after_the_server_restarts(
@@ -518,7 +537,11 @@ async def test_an_english_conversation(store: Store, aiohttp_client: ClientMaker
             ),
             (
                 "when do I pay the dog fee?",
-                ["Your next payments:\n• was due 31 March 2027: dog fee, PLN\u00a030.00"],
+                [
+                    "You have no instalments coming due.",
+                    "Past due: 1 instalment, PLN\u00a030.00 as of 10 May 2027:\n"
+                    "• 31 March 2027: dog fee, PLN\u00a030.00",
+                ],
             ),
             (
                 "I need a certificate of no tax arrears",
@@ -550,7 +573,8 @@ async def test_an_english_conversation(store: Store, aiohttp_client: ClientMaker
                 "I want to talk to a person",
                 [
                     "I have passed our conversation to the tax office staff (ticket "
-                    "ZG-2027-000001). Someone will answer you here as soon as possible."
+                    "ZG-2027-000001). Someone will answer you here as soon as possible.",
+                    office_contact("en"),
                 ],
             ),
             ("bye", ["Goodbye! Write to me whenever you need."]),
@@ -763,7 +787,13 @@ async def test_every_action_answers_in_the_residents_language(
                 lines["unsubscribe"],
                 [say("utter_unsubscribed", category="reminders", channel="sms")],
             ),
-            (lines["handoff"], [say("utter_handoff", ticket_ref="ZG-2027-000001")]),
+            (
+                lines["handoff"],
+                [
+                    say("utter_handoff", ticket_ref="ZG-2027-000001"),
+                    office_contact(language),
+                ],
+            ),
             (lines["language"], [say("utter_ask_language")]),
         ]
     )
