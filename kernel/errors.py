@@ -14,6 +14,7 @@
     │   │   ├── TimedOut        no answer in time
     │   │   └── RetryAfter      the provider said when: `retry_after` seconds
     │   └── PermanentError      the same request will fail again: do not retry
+    │       └── RecipientUnreachable   the recipient blocked us or is unknown on the channel
     └── InternalError           a bug of ours, never the operator's (also a RuntimeError)
 
 Transport and driver errors are turned into these at the module that talks to the outside
@@ -73,6 +74,11 @@ class RetryAfter(RetryableError):
 
 class PermanentError(ProviderError):
     """The same request will fail again (a bad number, a blocked bot): do not retry."""
+
+
+class RecipientUnreachable(PermanentError):
+    """The recipient cannot be reached on this channel (a blocked bot, an unknown chat); later
+    messages to them take their next channel."""
 
 
 class InternalError(GminaError, RuntimeError):

@@ -276,3 +276,6 @@ class ImportRun(Base):
 
 # The conversation tables live on the same metadata; imported last, as they build on the above.
 import storage.conversation_models  # noqa: E402, F401
+
+# Outbound delivery builds on the taxpayers above.
+import storage.outbox_models  # noqa: E402, F401

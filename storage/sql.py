@@ -3,10 +3,10 @@
 Every other storage module writes engine-neutral SQLAlchemy and calls these for the rest, so a
 dialect branch appears here and nowhere else. The API: `is_postgresql`, `among` (IN lists),
 `lock_rows` and `lock_name` (row and named locks until the transaction ends), `insert_rows`,
-`update_rows` and `copy_rows` (bulk writes), `insert_on_conflict` and `upsert`,
-`driver_timestamp`, `analyze_after_load`, and `store_error_reason` / `is_lock_timeout` for
-driver errors. Table and column names passed in come from our
-own metadata, never from input.
+`update_rows` and `copy_rows` (bulk writes), `insert_on_conflict` and `upsert`, `skip_locked`
+and `has_one_writer` (work queues), `driver_timestamp`, `analyze_after_load`, and
+`store_error_reason` / `is_lock_timeout` for driver errors. Table and column names passed in come
+from our own metadata, never from input.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 import psycopg
-from sqlalchemy import Column, ColumnElement, Table, any_, bindparam, select, text, update
+from sqlalchemy import Column, ColumnElement, Select, Table, any_, bindparam, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
@@ -198,6 +198,20 @@ def insert_on_conflict(
     if dialect.name == "postgresql":
         return postgresql.insert(table)
     return sqlite.insert(table)
+
+
+def skip_locked(statement: Select[Any], bind: AsyncSession) -> Select[Any]:
+    """A SELECT that takes the rows it finds and passes over rows another transaction holds
+    (`FOR UPDATE SKIP LOCKED`): work queues shared by several processes on PostgreSQL. SQLite
+    has one writer at a time and needs nothing (nor knows it)."""
+    if bind.get_bind().dialect.name == "postgresql":
+        return statement.with_for_update(skip_locked=True)
+    return statement
+
+
+def has_one_writer(bind: AsyncSession) -> bool:
+    """SQLite: one writer at a time, and no way to pass over another's rows."""
+    return bind.get_bind().dialect.name != "postgresql"
 
 
 def upsert(

@@ -1,0 +1,375 @@
+"""The outbox: every message to a resident is a row, queued once under its idempotency key.
+
+    enqueue          insert rows; a key queued already is left as it is (a retried job adds none)
+    claim_due        take due rows for sending (`FOR UPDATE SKIP LOCKED` on PostgreSQL), one
+                     pending row per chat at a time, so each chat gets its messages in order
+    record_outcomes  after the provider answered (no transaction is held across the call)
+    apply_provider_status   a status callback, through the same forward-only state machine
+
+Statuses: created → sending → sent → delivered, or temporary-failure (retried later),
+permanent-failure, technical-failure. A `sending` row whose lease ran out (its dispatcher died)
+is claimed again: such a message may go out twice, never zero times.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.outbox_models import PENDING_STATUSES, Lease, OutboxMessage, UnreachableRecipient
+from storage.sql import insert_on_conflict, skip_locked
+
+
+class Status(enum.StrEnum):
+    CREATED = "created"
+    SENDING = "sending"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    TEMPORARY_FAILURE = "temporary-failure"
+    PERMANENT_FAILURE = "permanent-failure"
+    TECHNICAL_FAILURE = "technical-failure"
+
+
+# Forward only: a late or repeated callback cannot move a message back.
+TRANSITIONS: dict[Status, frozenset[Status]] = {
+    Status.CREATED: frozenset({Status.SENDING}),
+    Status.TEMPORARY_FAILURE: frozenset({Status.SENDING}),
+    Status.SENDING: frozenset(
+        {
+            Status.SENT,
+            Status.DELIVERED,
+            Status.TEMPORARY_FAILURE,
+            Status.PERMANENT_FAILURE,
+            Status.TECHNICAL_FAILURE,
+        }
+    ),
+    Status.SENT: frozenset({Status.DELIVERED, Status.PERMANENT_FAILURE}),
+    Status.DELIVERED: frozenset(),
+    Status.PERMANENT_FAILURE: frozenset(),
+    Status.TECHNICAL_FAILURE: frozenset(),
+}
+
+
+class Category(enum.StrEnum):
+    CHAT_REPLY = "chat_reply"
+    VERIFICATION = "verification"
+    HANDOFF_REPLY = "handoff_reply"
+    RECEIPT = "receipt"
+    REMINDER = "reminder"
+    ANNOUNCEMENT = "announcement"
+
+
+# Lower goes first: a resident waiting in a chat before a reminder, a reminder before a broadcast.
+PRIORITY = {
+    Category.CHAT_REPLY: 0,
+    Category.VERIFICATION: 0,
+    Category.HANDOFF_REPLY: 1,
+    Category.RECEIPT: 2,
+    Category.REMINDER: 5,
+    Category.ANNOUNCEMENT: 9,
+}
+ERROR_LENGTH = 200
+
+
+@dataclass(frozen=True)
+class NewMessage:
+    key: str
+    channel: str
+    recipient: str
+    category: Category
+    text: str
+    language: str = "pl"
+    buttons: Sequence[tuple[str, str]] = ()
+    image: str | None = None
+    taxpayer_id: int | None = None
+    not_before: datetime | None = None
+
+    def content(self) -> dict[str, Any]:
+        return {
+            "text": self.text,
+            "buttons": [{"title": title, "payload": payload} for title, payload in self.buttons],
+            "image": self.image,
+        }
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A message taken for sending, as the dispatcher hands it to a sender."""
+
+    id: int
+    key: str
+    channel: str
+    recipient: str
+    category: str
+    priority: int
+    language: str
+    content: dict[str, Any]
+    attempts: int
+    created_at: datetime
+
+    @property
+    def text(self) -> str:
+        return str(self.content.get("text") or "")
+
+    @property
+    def buttons(self) -> list[dict[str, str]]:
+        return list(self.content.get("buttons") or [])
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one claimed message."""
+
+    id: int
+    status: Status
+    provider_id: str | None = None
+    error: str | None = None
+    retry_at: datetime | None = None
+    # Set when the provider said the recipient cannot be reached on this channel.
+    unreachable: tuple[str, str] | None = field(default=None)
+
+
+async def enqueue(session: AsyncSession, messages: Iterable[NewMessage], now: datetime) -> int:
+    """Queue messages; those whose key is queued already are left alone. Returns how many were
+    new. The caller commits (so a message can be queued in the transaction that caused it)."""
+    rows = [
+        {
+            "key": message.key,
+            "channel": message.channel,
+            "recipient": message.recipient,
+            "category": str(message.category),
+            "priority": PRIORITY[message.category],
+            "language": message.language,
+            "taxpayer_id": message.taxpayer_id,
+            "content": message.content(),
+            "status": str(Status.CREATED),
+            "attempts": 0,
+            "not_before": message.not_before or now,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for message in messages
+    ]
+    if not rows:
+        return 0
+    statement = (
+        insert_on_conflict(session, OutboxMessage)
+        .on_conflict_do_nothing(index_elements=["key"])
+        .returning(OutboxMessage.id)
+    )
+    result = await session.execute(statement, rows)
+    return len(result.all())
+
+
+def _pending(column: Any) -> Any:
+    return column.in_(PENDING_STATUSES)
+
+
+async def claim_due(
+    session: AsyncSession,
+    channels: Sequence[str],
+    now: datetime,
+    lease: timedelta,
+    limit: int,
+) -> list[Claimed]:
+    """Take up to `limit` due messages on `channels` and mark them `sending` until now + lease,
+    committing at once. A chat's message waits while an earlier one to that chat is pending."""
+    earlier = sa.orm.aliased(OutboxMessage)
+    row = OutboxMessage
+    due = (
+        sa.select(row.id)
+        .where(
+            row.channel.in_(channels),
+            sa.or_(
+                sa.and_(
+                    row.status.in_((Status.CREATED, Status.TEMPORARY_FAILURE)),
+                    row.not_before <= now,
+                ),
+                sa.and_(row.status == Status.SENDING, row.lease_until < now),
+            ),
+            ~sa.exists().where(
+                earlier.channel == row.channel,
+                earlier.recipient == row.recipient,
+                earlier.id < row.id,
+                _pending(earlier.status),
+            ),
+        )
+        .order_by(row.priority, row.not_before, row.id)
+        .limit(limit)
+    )
+    due = skip_locked(due, session)
+    claim = (
+        sa.update(row)
+        .where(row.id.in_(due.scalar_subquery()))
+        .values(
+            status=Status.SENDING,
+            attempts=row.attempts + 1,
+            lease_until=now + lease,
+            updated_at=now,
+        )
+        .returning(
+            row.id,
+            row.key,
+            row.channel,
+            row.recipient,
+            row.category,
+            row.priority,
+            row.language,
+            row.content,
+            row.attempts,
+            row.created_at,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    claimed = [Claimed(*values) for values in (await session.execute(claim)).all()]
+    await session.commit()
+    return sorted(claimed, key=lambda message: (message.priority, message.id))
+
+
+async def record_outcomes(session: AsyncSession, outcomes: Sequence[Outcome], now: datetime) -> int:
+    """Write what the providers answered, each only from `sending` (a row another dispatcher took
+    over meanwhile keeps its newer state). Returns how many rows changed; the caller commits."""
+    changed = 0
+    row = OutboxMessage
+    for status in Status:
+        batch = [outcome for outcome in outcomes if outcome.status == status]
+        if not batch:
+            continue
+        values = [
+            {
+                "b_id": outcome.id,
+                "b_provider_id": outcome.provider_id,
+                "b_error": (outcome.error or "")[:ERROR_LENGTH] or None,
+                "b_not_before": outcome.retry_at or now,
+            }
+            for outcome in batch
+        ]
+        statement = (
+            sa.update(row)
+            .where(row.id == sa.bindparam("b_id"), row.status == Status.SENDING)
+            .values(
+                status=status,
+                provider_id=sa.func.coalesce(sa.bindparam("b_provider_id"), row.provider_id),
+                error=sa.bindparam("b_error"),
+                not_before=sa.bindparam("b_not_before"),
+                lease_until=None,
+                updated_at=now,
+                sent_at=now if status in (Status.SENT, Status.DELIVERED) else row.sent_at,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        connection = await session.connection()
+        changed += (await connection.execute(statement, values)).rowcount
+    unreachable = {outcome.unreachable for outcome in outcomes if outcome.unreachable}
+    for channel, recipient in unreachable:
+        await mark_unreachable(session, channel, recipient, "the provider refused it", now)
+    return changed
+
+
+async def apply_provider_status(
+    session: AsyncSession,
+    channel: str,
+    provider_id: str,
+    status: Status,
+    error: str | None,
+    now: datetime,
+) -> bool:
+    """A provider's status callback; True when it moved the message forward. A callback that
+    comes out of order (a `sent` after `delivered`) or twice changes nothing."""
+    allowed_from = [old for old, targets in TRANSITIONS.items() if status in targets]
+    result: sa.CursorResult[Any] = await session.execute(  # type: ignore[assignment]
+        sa.update(OutboxMessage)
+        .where(
+            OutboxMessage.channel == channel,
+            OutboxMessage.provider_id == provider_id,
+            OutboxMessage.status.in_(allowed_from),
+        )
+        .values(status=status, error=(error or None), updated_at=now, lease_until=None)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)
+
+
+async def mark_unreachable(
+    session: AsyncSession, channel: str, recipient: str, reason: str, now: datetime
+) -> None:
+    statement = insert_on_conflict(session, UnreachableRecipient).values(
+        channel=channel, recipient=recipient, reason=reason[:ERROR_LENGTH], since=now
+    )
+    await session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["channel", "recipient"],
+            set_={"reason": statement.excluded.reason, "since": statement.excluded.since},
+        )
+    )
+
+
+async def clear_unreachable(session: AsyncSession, channel: str, recipient: str) -> None:
+    """The recipient wrote to us again: the channel reaches them once more."""
+    await session.execute(
+        sa.delete(UnreachableRecipient).where(
+            UnreachableRecipient.channel == channel, UnreachableRecipient.recipient == recipient
+        )
+    )
+
+
+async def is_unreachable(session: AsyncSession, channel: str, recipient: str) -> bool:
+    found = await session.scalar(
+        sa.select(UnreachableRecipient.since).where(
+            UnreachableRecipient.channel == channel, UnreachableRecipient.recipient == recipient
+        )
+    )
+    return found is not None
+
+
+async def next_due(session: AsyncSession, channels: Sequence[str]) -> datetime | None:
+    """When the earliest waiting message falls due (a retry's backoff, a claim's lease)."""
+    row = OutboxMessage
+    waiting = sa.select(sa.func.min(row.not_before)).where(
+        row.channel.in_(channels), row.status.in_((Status.CREATED, Status.TEMPORARY_FAILURE))
+    )
+    leased = sa.select(sa.func.min(row.lease_until)).where(
+        row.channel.in_(channels), row.status == Status.SENDING
+    )
+    times = [await session.scalar(waiting), await session.scalar(leased)]
+    return min((t for t in times if t is not None), default=None)
+
+
+async def status_counts(session: AsyncSession) -> list[tuple[str, str, int]]:
+    """`(channel, status, count)` for every pair that has messages."""
+    row = OutboxMessage
+    result = await session.execute(
+        sa.select(row.channel, row.status, sa.func.count())
+        .group_by(row.channel, row.status)
+        .order_by(row.channel, row.status)
+    )
+    return [(channel, status, int(count)) for channel, status, count in result.all()]
+
+
+async def acquire_lease(
+    session: AsyncSession, name: str, owner: str, now: datetime, ttl: timedelta
+) -> bool:
+    """Take or renew the named lease for `owner`; False while another owner holds it unexpired."""
+    statement = insert_on_conflict(session, Lease).values(
+        name=name, owner=owner, expires_at=now + ttl
+    )
+    statement = statement.on_conflict_do_update(
+        index_elements=["name"],
+        set_={"owner": owner, "expires_at": now + ttl},
+        where=sa.or_(Lease.owner == owner, Lease.expires_at < now),
+    )
+    await session.execute(statement)
+    holder = await session.scalar(sa.select(Lease.owner).where(Lease.name == name))
+    await session.commit()
+    return holder == owner
+
+
+async def release_lease(session: AsyncSession, name: str, owner: str) -> None:
+    await session.execute(sa.delete(Lease).where(Lease.name == name, Lease.owner == owner))
+    await session.commit()

@@ -1,0 +1,92 @@
+"""Tables of outbound delivery: the outbox every message to a resident goes through, and leases.
+
+Defined on `storage.models.Base`; the functions that read and write them are in `storage.outbox`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, Index, Integer, SmallInteger, String, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from storage.models import Base, Id, UtcDateTime
+
+# Statuses from which a message may still go out; `sending` holds a claim until its lease ends.
+PENDING_STATUSES = ("created", "temporary-failure", "sending")
+_PENDING = "status IN ('created', 'temporary-failure', 'sending')"
+
+
+class OutboxMessage(Base):
+    """One message to one recipient on one channel; `key` makes enqueueing it twice a no-op."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        # The dispatcher's scan: what is due, cheapest first.
+        Index(
+            "ix_outbox_due",
+            "priority",
+            "not_before",
+            sqlite_where=text(_PENDING),
+            postgresql_where=text(_PENDING),
+        ),
+        # "Is an earlier message to this chat still pending?" keeps each chat in order.
+        Index(
+            "ix_outbox_recipient_pending",
+            "channel",
+            "recipient",
+            "id",
+            sqlite_where=text(_PENDING),
+            postgresql_where=text(_PENDING),
+        ),
+        Index("ix_outbox_channel_status", "channel", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), unique=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    recipient: Mapped[str] = mapped_column(String(320))
+    category: Mapped[str] = mapped_column(String(24))
+    # Lower goes first: chat replies before bulk.
+    priority: Mapped[int] = mapped_column(SmallInteger)
+    language: Mapped[str] = mapped_column(String(2))
+    taxpayer_id: Mapped[int | None] = mapped_column(
+        ForeignKey("taxpayers.id", ondelete="SET NULL"), index=True
+    )
+    # {"text": str, "buttons": [{"title", "payload"}], "image": str | None}
+    content: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(24))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # Not to be sent before this time: a retry's backoff, quiet hours.
+    not_before: Mapped[datetime] = mapped_column(UtcDateTime())
+    # While `sending`: the claim ends here, and a dispatcher that died is taken over after it.
+    lease_until: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    provider_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    # Why it failed, in the provider's words without personal data.
+    error: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class Lease(Base):
+    """A named lease one process holds at a time, such as the only outbox dispatcher on SQLite."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class UnreachableRecipient(Base):
+    """A recipient a provider says cannot be reached (a blocked bot, a bounced address, STOP):
+    nothing more goes to them on that channel until they write again."""
+
+    __tablename__ = "unreachable_recipients"
+
+    channel: Mapped[str] = mapped_column(String(16), primary_key=True)
+    recipient: Mapped[str] = mapped_column(String(320), primary_key=True)
+    reason: Mapped[str] = mapped_column(String(200))
+    since: Mapped[datetime] = mapped_column(UtcDateTime())
