@@ -21,6 +21,7 @@ COMMANDS = {
     "demo-data": "bot.commands.demo:demo_data_command",
     "import": "bot.commands.imports:import_group",
     "nlu": "bot.commands.nlu:nlu",
+    "outbox": "bot.commands.outbox:outbox_group",
     "rates": "bot.commands.ledger:rates_group",
     "residents": "bot.commands.residents:residents_group",
     "retention": "bot.commands.retention:retention_group",

@@ -23,6 +23,7 @@ from prometheus_client import (
 from sqlalchemy import text
 
 from bot.channels.conversation import setup_conversation
+from bot.outbox import outbox_ctx
 from bot.portal import setup_portal_routes
 from bot.retention import retention_ctx
 from bot.typedefs import CHANNELS, ENGINE, METRICS
@@ -140,6 +141,7 @@ def init_app(settings: Settings, *, clock: Clock | None = None) -> web.Applicati
     app[CHANNELS] = channel_states(settings)
     app.cleanup_ctx.append(_store_ctx)
     app.cleanup_ctx.append(retention_ctx)
+    app.cleanup_ctx.append(outbox_ctx)
     app.router.add_get("/health", health)
     app.router.add_get("/metrics", metrics)
     setup_conversation(app)

@@ -142,6 +142,9 @@ class TelegramSettings(_Section):
     mode: Literal["webhook", "polling"] = "webhook"
     webhook_secret: str | None = None
     bot_username: str | None = None
+    # Telegram's own limits: about 30 messages a second overall, one a second to one chat.
+    rate_per_second: float = Field(default=30.0, gt=0)
+    rate_per_chat_per_second: float = Field(default=1.0, gt=0)
 
 
 class TwilioSettings(_Section):
@@ -261,6 +264,22 @@ class RetentionSettings(_Section):
     purge_every_hours: float = Field(default=6.0, gt=0)
 
 
+class OutboxSettings(_Section):
+    """How the dispatcher works through the outbox."""
+
+    batch_size: int = Field(default=200, ge=1, le=5000)
+    # Sends in flight at once, over all channels.
+    concurrency: int = Field(default=64, ge=1, le=1024)
+    # A claimed message whose dispatcher died goes out again after this long.
+    lease_seconds: float = Field(default=60.0, gt=0)
+    # Temporary failures are retried with exponential backoff and jitter, for this long.
+    retry_for_hours: float = Field(default=24.0, gt=0)
+    backoff_base_seconds: float = Field(default=2.0, gt=0)
+    backoff_cap_seconds: float = Field(default=300.0, gt=0)
+    # With nothing to send, look again after this long (a queued chat reply wakes it at once).
+    idle_poll_seconds: float = Field(default=5.0, gt=0)
+
+
 class LoggingSettings(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
@@ -282,6 +301,7 @@ class Settings(_Section):
     ledger: LedgerSettings = LedgerSettings()
     retention: RetentionSettings = RetentionSettings()
     nlu: NluSettings = NluSettings()
+    outbox: OutboxSettings = OutboxSettings()
     logging: LoggingSettings = LoggingSettings()
     demo: DemoSettings = DemoSettings()
 

@@ -1,0 +1,74 @@
+"""Rate limits for providers: never more than `rate` sends in any window of `period` seconds.
+
+A sliding-window log rather than a token bucket: a full bucket lets `2 × rate` through in the
+second that straddles its refill, and providers (Telegram: 30 messages a second overall, one a
+second per chat) count in windows. Waiters are served in arrival order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Callable, Hashable
+
+
+class SlidingWindowLimiter:
+    def __init__(
+        self, rate: float, period: float = 1.0, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        if rate <= 0 or period <= 0:
+            raise ValueError("rate and period must be positive")
+        # Under one send a period (0.5 a second) becomes one send per 1/rate seconds.
+        self.limit = max(1, int(rate * period))
+        self.period = period if rate * period >= 1 else 1 / rate
+        self._clock = clock
+        self._sent: deque[float] = deque()
+        self._lock = asyncio.Lock()
+
+    def delay(self) -> float:
+        """Seconds until one more send fits (0 when it fits now)."""
+        now = self._clock()
+        while self._sent and self._sent[0] <= now - self.period:
+            self._sent.popleft()
+        if len(self._sent) < self.limit:
+            return 0.0
+        return self._sent[0] + self.period - now
+
+    async def acquire(self) -> None:
+        async with self._lock:
+            # The window frees a place at a known time: sleep until then, nothing to wait on.
+            while (wait := self.delay()) > 0:  # noqa: ASYNC110
+                await asyncio.sleep(wait)
+            self._sent.append(self._clock())
+
+    def restamp(self) -> None:
+        """The send that the last `acquire` allowed went out only now (after waiting on another
+        limiter): count it from now."""
+        if self._sent:
+            self._sent[-1] = self._clock()
+
+    def idle(self) -> bool:
+        return self.delay() == 0 and not self._sent
+
+
+class KeyedLimiter:
+    """One sliding window per key (per chat), created on demand and dropped once idle."""
+
+    def __init__(self, rate: float, period: float = 1.0, *, max_idle_keys: int = 10_000) -> None:
+        self.rate = rate
+        self.period = period
+        self.max_idle_keys = max_idle_keys
+        self._limiters: dict[Hashable, SlidingWindowLimiter] = {}
+
+    async def acquire(self, key: Hashable) -> None:
+        limiter = self._limiters.get(key)
+        if limiter is None:
+            if len(self._limiters) >= self.max_idle_keys:
+                self._limiters = {k: v for k, v in self._limiters.items() if not v.idle()}
+            limiter = self._limiters[key] = SlidingWindowLimiter(self.rate, self.period)
+        await limiter.acquire()
+
+    def restamp(self, key: Hashable) -> None:
+        if (limiter := self._limiters.get(key)) is not None:
+            limiter.restamp()

@@ -1,0 +1,131 @@
+"""Telegram, outbound: python-telegram-bot's `Bot`, the one client of the process.
+
+The bot's token is part of every Bot API URL, so the libraries that could log a URL are kept
+below the level at which they would (`quiet_library_loggers`). Texts are sent in HTML parse mode
+with everything escaped: what residents typed and what the store holds is never markup.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import os
+from datetime import timedelta
+
+# PTB 22 moves time periods from int to timedelta and warns on every int it hands out (a 429's
+# RetryAfter included); we take the timedeltas now. Set before PTB reads it, in every process.
+os.environ.setdefault("PTB_TIMEDELTA", "true")
+
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup  # noqa: E402, InlineKeyboardButton, InlineKeyboardMarkup
+from telegram.constants import InlineKeyboardButtonLimit, MessageLimit, ParseMode
+from telegram.error import (
+    BadRequest,
+    ChatMigrated,
+    Forbidden,
+    InvalidToken,
+    NetworkError,
+    TelegramError,
+)
+from telegram.error import RetryAfter as TelegramRetryAfter
+from telegram.request import HTTPXRequest
+
+from kernel.errors import PermanentError, RecipientUnreachable, RetryableError, RetryAfter
+from storage.outbox import Claimed
+
+CHANNEL = "telegram"
+TEXT_LIMIT = int(MessageLimit.MAX_TEXT_LENGTH)
+CALLBACK_DATA_LIMIT = int(InlineKeyboardButtonLimit.MAX_CALLBACK_DATA)
+# Loggers that name request URLs (which hold the token) at DEBUG or INFO.
+_URL_LOGGERS = {"telegram": logging.INFO, "httpx": logging.WARNING, "httpcore": logging.WARNING}
+
+
+def quiet_library_loggers() -> None:
+    """No log record at any level may carry the token: keep URL-naming loggers above it."""
+    for name, floor in _URL_LOGGERS.items():
+        logger = logging.getLogger(name)
+        logger.setLevel(max(floor, logger.getEffectiveLevel()))
+
+
+def build_bot(token: str, api_base_url: str, *, pool_size: int = 64, timeout: float = 10.0) -> Bot:
+    """The `Bot` for `telegram.api_base_url` (`<root>/bot<token>/<method>`)."""
+    quiet_library_loggers()
+    request = HTTPXRequest(
+        connection_pool_size=pool_size,
+        connect_timeout=timeout,
+        read_timeout=timeout,
+        write_timeout=timeout,
+        pool_timeout=timeout,
+    )
+    return Bot(token, base_url=f"{api_base_url.rstrip('/')}/bot", request=request)
+
+
+def split_text(text: str, limit: int = TEXT_LIMIT) -> list[str]:
+    """Parts of at most `limit` characters, cut at line ends where there are any."""
+    parts: list[str] = []
+    current = ""
+    for line in text.splitlines(keepends=True):
+        while len(line) > limit:
+            if current:
+                parts.append(current)
+                current = ""
+            parts.append(line[:limit])
+            line = line[limit:]
+        if len(current) + len(line) > limit:
+            parts.append(current)
+            current = ""
+        current += line
+    if current or not parts:
+        parts.append(current)
+    return [part.rstrip("\n") or part for part in parts]
+
+
+def _keyboard(message: Claimed) -> InlineKeyboardMarkup | None:
+    buttons = message.buttons
+    if not buttons:
+        return None
+    for button in buttons:
+        if len(button["payload"].encode()) > CALLBACK_DATA_LIMIT:
+            raise PermanentError("a button payload is longer than Telegram's callback data")
+    return InlineKeyboardMarkup(
+        [
+            [InlineKeyboardButton(button["title"], callback_data=button["payload"])]
+            for button in buttons
+        ]
+    )
+
+
+class TelegramSender:
+    channel = CHANNEL
+
+    def __init__(self, bot: Bot) -> None:
+        self.bot = bot
+
+    async def close(self) -> None:
+        await self.bot.shutdown()
+
+    async def send(self, message: Claimed) -> str:
+        if len(message.text) > TEXT_LIMIT:
+            raise PermanentError("the text is longer than one Telegram message; split it first")
+        try:
+            # Opens the HTTP client and asks getMe the first time (PTB requires it); then a no-op.
+            await self.bot.initialize()
+            sent = await self.bot.send_message(
+                chat_id=int(message.recipient),
+                text=html.escape(message.text, quote=False),
+                parse_mode=ParseMode.HTML,
+                reply_markup=_keyboard(message),
+            )
+        except TelegramRetryAfter as exc:
+            delay = exc.retry_after
+            seconds = delay.total_seconds() if isinstance(delay, timedelta) else float(delay)
+            raise RetryAfter(seconds) from exc
+        except Forbidden as exc:
+            raise RecipientUnreachable(f"telegram: {exc.message}") from exc
+        except (BadRequest, ChatMigrated) as exc:
+            raise PermanentError(f"telegram: {exc.message}") from exc
+        except InvalidToken as exc:
+            # Every message would fail alike: keep them queued until the token is mended.
+            raise RetryableError("telegram: the bot token was refused") from exc
+        except (NetworkError, TelegramError) as exc:
+            raise RetryableError(f"telegram: {exc.message}") from exc
+        return str(sent.message_id)
