@@ -168,7 +168,9 @@ async def enqueue(session: AsyncSession, messages: Iterable[NewMessage], now: da
 
 
 def _pending(column: Any) -> Any:
-    return column.in_(PENDING_STATUSES)
+    """`status IN ('created', …)` with the values written in the SQL, not bound: only then do
+    SQLite and PostgreSQL see that the partial indexes on pending rows answer the condition."""
+    return column.in_([sa.literal_column(f"'{status}'") for status in PENDING_STATUSES])
 
 
 async def claim_due(
@@ -180,12 +182,19 @@ async def claim_due(
 ) -> list[Claimed]:
     """Take up to `limit` due messages on `channels` and mark them `sending` until now + lease,
     committing at once. A chat's message waits while an earlier one to that chat is pending."""
-    earlier = sa.orm.aliased(OutboxMessage)
     row = OutboxMessage
+    # Each chat's oldest pending message: only it may go. One pass over the pending rows (the
+    # partial index covers it), whatever the planner knows of the table.
+    heads = (
+        sa.select(sa.func.min(row.id).label("id"))
+        .where(row.channel.in_(channels), _pending(row.status))
+        .group_by(row.channel, row.recipient)
+        .subquery("heads")
+    )
     due = (
         sa.select(row.id)
+        .join(heads, heads.c.id == row.id)
         .where(
-            row.channel.in_(channels),
             sa.or_(
                 sa.and_(
                     row.status.in_((Status.CREATED, Status.TEMPORARY_FAILURE)),
@@ -193,17 +202,11 @@ async def claim_due(
                 ),
                 sa.and_(row.status == Status.SENDING, row.lease_until < now),
             ),
-            ~sa.exists().where(
-                earlier.channel == row.channel,
-                earlier.recipient == row.recipient,
-                earlier.id < row.id,
-                _pending(earlier.status),
-            ),
         )
         .order_by(row.priority, row.not_before, row.id)
         .limit(limit)
     )
-    due = skip_locked(due, session)
+    due = skip_locked(due, session, of=row)
     claim = (
         sa.update(row)
         .where(row.id.in_(due.scalar_subquery()))

@@ -200,12 +200,13 @@ def insert_on_conflict(
     return sqlite.insert(table)
 
 
-def skip_locked(statement: Select[Any], bind: AsyncSession) -> Select[Any]:
+def skip_locked(statement: Select[Any], bind: AsyncSession, of: Any) -> Select[Any]:
     """A SELECT that takes the rows it finds and passes over rows another transaction holds
     (`FOR UPDATE SKIP LOCKED`): work queues shared by several processes on PostgreSQL. SQLite
     has one writer at a time and needs nothing (nor knows it)."""
     if bind.get_bind().dialect.name == "postgresql":
-        return statement.with_for_update(skip_locked=True)
+        # OF the table whose rows are taken, not a grouped subquery joined in.
+        return statement.with_for_update(skip_locked=True, of=of)
     return statement
 
 

@@ -12,11 +12,7 @@ import logging
 import os
 from datetime import timedelta
 
-# PTB 22 moves time periods from int to timedelta and warns on every int it hands out (a 429's
-# RetryAfter included); we take the timedeltas now. Set before PTB reads it, in every process.
-os.environ.setdefault("PTB_TIMEDELTA", "true")
-
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup  # noqa: E402, InlineKeyboardButton, InlineKeyboardMarkup
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.constants import InlineKeyboardButtonLimit, MessageLimit, ParseMode
 from telegram.error import (
     BadRequest,
@@ -27,15 +23,20 @@ from telegram.error import (
     TelegramError,
 )
 from telegram.error import RetryAfter as TelegramRetryAfter
-from telegram.request import HTTPXRequest
 
 from kernel.errors import PermanentError, RecipientUnreachable, RetryableError, RetryAfter
+from notifier.senders.telegram_request import AiohttpRequest
 from storage.outbox import Claimed
+
+# PTB 22 moves time periods from int to timedelta and warns on every int it hands out (a 429's
+# RetryAfter included); we take the timedeltas now. PTB reads this at each such call.
+os.environ.setdefault("PTB_TIMEDELTA", "true")
 
 CHANNEL = "telegram"
 TEXT_LIMIT = int(MessageLimit.MAX_TEXT_LENGTH)
 CALLBACK_DATA_LIMIT = int(InlineKeyboardButtonLimit.MAX_CALLBACK_DATA)
-# Loggers that name request URLs (which hold the token) at DEBUG or INFO.
+# Loggers that name request URLs (which hold the token) at DEBUG or INFO: PTB's own (its Bot logs
+# its API URL at DEBUG), and httpx's, which PTB may still use for a request of its own.
 _URL_LOGGERS = {"telegram": logging.INFO, "httpx": logging.WARNING, "httpcore": logging.WARNING}
 
 
@@ -47,16 +48,14 @@ def quiet_library_loggers() -> None:
 
 
 def build_bot(token: str, api_base_url: str, *, pool_size: int = 64, timeout: float = 10.0) -> Bot:
-    """The `Bot` for `telegram.api_base_url` (`<root>/bot<token>/<method>`)."""
+    """The `Bot` for `telegram.api_base_url` (`<root>/bot<token>/<method>`), on aiohttp."""
     quiet_library_loggers()
-    request = HTTPXRequest(
-        connection_pool_size=pool_size,
-        connect_timeout=timeout,
-        read_timeout=timeout,
-        write_timeout=timeout,
-        pool_timeout=timeout,
+    return Bot(
+        token,
+        base_url=f"{api_base_url.rstrip('/')}/bot",
+        request=AiohttpRequest(pool_size=pool_size, timeout=timeout),
+        get_updates_request=AiohttpRequest(pool_size=1, timeout=timeout),
     )
-    return Bot(token, base_url=f"{api_base_url.rstrip('/')}/bot", request=request)
 
 
 def split_text(text: str, limit: int = TEXT_LIMIT) -> list[str]:
