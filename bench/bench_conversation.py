@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import psutil
 import sqlalchemy as sa
 from aiohttp import web
 
@@ -518,6 +519,15 @@ def _area(path: str, name: str) -> str:
 # --- the run -------------------------------------------------------------------------------------
 
 
+def server_rss_mib(server: Server) -> float | None:
+    """Resident memory of a child server: the process and its workers, added up."""
+    if server.process is None:
+        return None
+    root = psutil.Process(server.process.pid)
+    processes = [root, *root.children(recursive=True)]
+    return round(sum(p.memory_info().rss for p in processes) / 2**20, 1)
+
+
 async def bench_engine(
     engine_name: str, url: str, args: argparse.Namespace
 ) -> tuple[dict[str, Any], list[str]]:
@@ -534,7 +544,11 @@ async def bench_engine(
     for mode, serve in modes.items():
         chats = fresh_chats(refs, await issue_tokens(url, refs))
         async with serve(url) as server:
+            started_rss = server_rss_mib(server)
             results[mode] = await drive(server, chats, args.warmup, args.turns)
+            if started_rss is not None:
+                results[mode]["rss_mib_after_start"] = started_rss
+                results[mode]["rss_mib_after_load"] = server_rss_mib(server)
         run = results[mode]
         print(
             f"  {mode}: {run['turns_per_second']} turns/s, p50 {run['latency']['p50_ms']} ms, "
