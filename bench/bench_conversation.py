@@ -397,12 +397,12 @@ async def measure_handle(url: str, chats: list[Chat]) -> dict[str, Any]:
     sa.event.listen(engine.sync_engine, "checkout", count("connection_checkouts"))
     parts = PartTimer()
     module = bot.dialogue.engine
-    parts.wrap(module, "load_conversation", "load_conversation")
+    parts.wrap(module, "claim_conversation", "claim_conversation")
     parts.wrap(module, "save_conversation", "save_conversation")
     parts.wrap(dialogue.nlu, "parse", "nlu_parse")
     parts.wrap(module, "action_call", "action_request_json")
     parts.wrap(dialogue.executor, "run", "action_run")
-    parts.wrap(actions.balance, "taxpayer_summary", "action_run.taxpayer_summary")
+    parts.wrap(actions.balance, "bound_taxpayer_summary", "action_run.bound_taxpayer_summary")
     parts.wrap(actions.balance, "taxpayer_balance", "action_run.taxpayer_balance")
     parts.wrap(module, "render_message", "render_message")
     samples = []
