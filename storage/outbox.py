@@ -313,15 +313,6 @@ async def mark_unreachable(
     )
 
 
-async def clear_unreachable(session: AsyncSession, channel: str, recipient: str) -> None:
-    """The recipient wrote to us again: the channel reaches them once more."""
-    await session.execute(
-        sa.delete(UnreachableRecipient).where(
-            UnreachableRecipient.channel == channel, UnreachableRecipient.recipient == recipient
-        )
-    )
-
-
 async def is_unreachable(session: AsyncSession, channel: str, recipient: str) -> bool:
     found = await session.scalar(
         sa.select(UnreachableRecipient.since).where(

@@ -58,26 +58,6 @@ def build_bot(token: str, api_base_url: str, *, pool_size: int = 64, timeout: fl
     )
 
 
-def split_text(text: str, limit: int = TEXT_LIMIT) -> list[str]:
-    """Parts of at most `limit` characters, cut at line ends where there are any."""
-    parts: list[str] = []
-    current = ""
-    for line in text.splitlines(keepends=True):
-        while len(line) > limit:
-            if current:
-                parts.append(current)
-                current = ""
-            parts.append(line[:limit])
-            line = line[limit:]
-        if len(current) + len(line) > limit:
-            parts.append(current)
-            current = ""
-        current += line
-    if current or not parts:
-        parts.append(current)
-    return [part.rstrip("\n") or part for part in parts]
-
-
 def _keyboard(message: Claimed) -> InlineKeyboardMarkup | None:
     buttons = message.buttons
     if not buttons:
@@ -104,7 +84,7 @@ class TelegramSender:
 
     async def send(self, message: Claimed) -> str:
         if len(message.text) > TEXT_LIMIT:
-            raise PermanentError("the text is longer than one Telegram message; split it first")
+            raise PermanentError("the text is longer than one Telegram message")
         try:
             # Opens the HTTP client and asks getMe the first time (PTB requires it); then a no-op.
             await self.bot.initialize()
