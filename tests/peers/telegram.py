@@ -73,7 +73,10 @@ class TelegramPeer:
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _update_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(900_001))
     _pending: list[dict[str, Any]] = field(default_factory=list)
+    _by_chat: dict[int, list[SentMessage]] = field(default_factory=dict)
+    # Woken by a new update for getUpdates, and per chat by a message sent to it.
     _changed: asyncio.Condition | None = None
+    _chat_changed: dict[int, asyncio.Condition] = field(default_factory=dict)
 
     def fail_next(self, count: int, status: int = 502, retry_after: int | None = None) -> None:
         body: dict[str, Any] = {"ok": False, "error_code": status, "description": "Bad Gateway"}
@@ -83,10 +86,10 @@ class TelegramPeer:
         self.scripted += [(status, body)] * count
 
     def texts_to(self, chat_id: int) -> list[str]:
-        return [message.text for message in self.sent if message.chat_id == chat_id]
+        return [message.text for message in self.messages_to(chat_id)]
 
     def messages_to(self, chat_id: int) -> list[SentMessage]:
-        return [message for message in self.sent if message.chat_id == chat_id]
+        return list(self._by_chat.get(chat_id, ()))
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -175,7 +178,12 @@ class TelegramPeer:
         self._pending.append(update)
         await self._notify()
 
-    async def deliver(self, update: dict[str, Any], base_url: str | None = None) -> int:
+    async def deliver(
+        self,
+        update: dict[str, Any],
+        base_url: str | None = None,
+        session: aiohttp.ClientSession | None = None,
+    ) -> int:
         """Post an update to the webhook as Telegram does; returns the HTTP status. `base_url`
         stands for the registered URL's scheme and host (a test server's address)."""
         if self.webhook is None:
@@ -186,18 +194,18 @@ class TelegramPeer:
         headers = {}
         if self.webhook.get("secret_token"):
             headers[SECRET_HEADER] = self.webhook["secret_token"]
-        async with (
-            aiohttp.ClientSession() as session,
-            session.post(url, json=update, headers=headers) as response,
-        ):
+        if session is None:
+            async with aiohttp.ClientSession() as own:
+                return await self.deliver(update, base_url, own)
+        async with session.post(url, json=update, headers=headers) as response:
             await response.read()
             return response.status
 
     async def wait_for_messages(self, chat_id: int, count: int) -> list[SentMessage]:
         """The chat's messages once there are `count` (the caller bounds the wait)."""
-        condition = self._condition()
+        condition = self._chat_changed.setdefault(chat_id, asyncio.Condition())
         async with condition:
-            await condition.wait_for(lambda: len(self.messages_to(chat_id)) >= count)
+            await condition.wait_for(lambda: len(self._by_chat.get(chat_id, ())) >= count)
         return self.messages_to(chat_id)
 
     # --- the Bot API -----------------------------------------------------------------------------
@@ -299,7 +307,11 @@ class TelegramPeer:
             photo,
         )
         self.sent.append(message)
-        await self._notify()
+        self._by_chat.setdefault(chat_id, []).append(message)
+        condition = self._chat_changed.get(chat_id)
+        if condition is not None:
+            async with condition:
+                condition.notify_all()
         result: dict[str, Any] = {
             "message_id": message.message_id,
             "date": int(time.time()),
