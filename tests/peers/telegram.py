@@ -208,6 +208,14 @@ class TelegramPeer:
             await condition.wait_for(lambda: len(self._by_chat.get(chat_id, ())) >= count)
         return self.messages_to(chat_id)
 
+    async def wait_for_webhook(self) -> dict[str, Any]:
+        """The webhook's parameters once the bot has set one (the caller bounds the wait)."""
+        condition = self._condition()
+        async with condition:
+            await condition.wait_for(lambda: self.webhook is not None)
+        assert self.webhook is not None
+        return self.webhook
+
     # --- the Bot API -----------------------------------------------------------------------------
 
     def _condition(self) -> asyncio.Condition:
@@ -244,6 +252,7 @@ class TelegramPeer:
             "secret_token": params.get("secret_token"),
             "allowed_updates": _json(params.get("allowed_updates")),
         }
+        await self._notify()
         return _ok(True)
 
     async def _deleteWebhook(self, params: dict[str, Any]) -> web.Response:  # noqa: N802
