@@ -147,7 +147,7 @@ def command_payload(text: str) -> str:
     return COMMANDS.get(name, text)
 
 
-def _language(update: Update) -> str | None:
+def _language_code(update: Update) -> str | None:
     user = update.effective_user
     return user.language_code if user is not None else None
 
@@ -250,12 +250,12 @@ class TelegramInbound:
     def _inbound(self, update: Update, text: str) -> InboundMessage:
         chat = update.effective_chat
         assert chat is not None  # messages and callback queries from a chat have one
-        hint = _language(update)
+        hint = _language_code(update)
         metadata = {"language": hint} if hint else {}
         return InboundMessage(CHANNEL, str(chat.id), text, metadata, str(update.update_id))
 
     def _language(self, update: Update) -> str:
-        return normalise_language(_language(update))
+        return normalise_language(_language_code(update))
 
     async def _say(self, update: Update, key: str) -> None:
         """A channel's own answer (no turn), queued under the update's key like any reply."""
@@ -369,7 +369,11 @@ async def _process_in_order(inbound: TelegramInbound, updates: Sequence[Update])
         for update in updates:
             await inbound.process(update)
 
-    await asyncio.gather(*(one_chat(chat) for chat in chats.values()))
+    # Every chat runs to its end (or its first failure) before the batch counts as failed.
+    outcomes = await asyncio.gather(*(one_chat(c) for c in chats.values()), return_exceptions=True)
+    failure = next((o for o in outcomes if isinstance(o, BaseException)), None)
+    if failure is not None:
+        raise failure
 
 
 async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:
