@@ -24,6 +24,7 @@ from tests.conversation_helpers import add_resident, gmina_balance_json, link_to
 from tests.peers.telegram import SECRET_HEADER, SentMessage
 
 CHAT = 5550001
+OFFICE = "Urząd Miasta Ruda Śląska"
 # Long enough for a slow machine; the tests wait for an answer, they do not time one.
 WAIT = 20
 
@@ -215,6 +216,23 @@ async def test_a_resident_who_blocked_the_bot_is_unreachable_without_retries(
     assert (status, attempts) == ("permanent-failure", 1)
     sends = [m for m, chat, _ in line.peer.requests if m == "sendMessage" and chat == CHAT]
     assert len(sends) == 1
+    # Unblocked, the resident writes again: the chat reaches them once more.
+    line.peer.blocked_chats.clear()
+    await _send_webhook(line, line.peer.text_update(CHAT, "dziękuję"))
+    [answer] = await _answers(line, CHAT, 1)
+    assert answer.text == render("utter_thanks", "pl", {})
+    async with store.sessions() as session:
+        assert not await is_unreachable(session, "telegram", str(CHAT))
+
+
+@pytest.mark.parametrize("language", ["en", "uk"])
+async def test_the_residents_telegram_language_opens_the_conversation(
+    store: Store, line: Line, aiohttp_client: ClientMaker, language: str
+) -> None:
+    await start_app(store, line, aiohttp_client)
+    await _send_webhook(line, line.peer.text_update(CHAT, "/start", language_code=language))
+    [greeting] = await _answers(line, CHAT, 1)
+    assert greeting.text == render("utter_greet", language, {"office": OFFICE})
 
 
 async def test_the_token_is_in_no_log_record_at_debug(
