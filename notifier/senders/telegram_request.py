@@ -68,8 +68,10 @@ class AiohttpRequest(BaseRequest):
         except TimeoutError as err:
             raise TimedOut from err
         except aiohttp.ClientError as err:
-            # The class only: some aiohttp errors quote the URL, and the URL holds the token.
-            raise NetworkError(f"aiohttp.{type(err).__name__}") from err
+            # The class only, and not chained: some aiohttp errors quote the URL (a redirect
+            # loop's, an invalid one's), and the URL holds the token; a traceback of the chain
+            # would print it.
+            raise NetworkError(f"aiohttp.{type(err).__name__}") from None
 
 
 def _body(request_data: RequestData | None) -> Any:

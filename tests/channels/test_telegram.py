@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import traceback
 from decimal import Decimal
 
 import pytest
@@ -18,7 +19,15 @@ from kernel.i18n import format_money, render
 from kernel.settings import Settings
 from storage.outbox import is_unreachable
 from storage.outbox_models import OutboxMessage
-from tests.channels.conftest import PUBLIC_BASE_URL, SECRET, TOKEN, ClientMaker, Line, start_app
+from tests.channels.conftest import (
+    PUBLIC_BASE_URL,
+    SECRET,
+    TOKEN,
+    ClientMaker,
+    Line,
+    start_app,
+    telegram_settings,
+)
 from tests.conftest import Store
 from tests.conversation_helpers import add_resident, gmina_balance_json, link_token
 from tests.peers.telegram import SECRET_HEADER, SentMessage
@@ -269,3 +278,23 @@ def test_a_channel_that_could_not_work_safely_stops_start_up_naming_the_key(
     )
     with pytest.raises(ConfigurationError, match=f"^{key}: "):
         init_app(settings)
+
+
+async def test_the_token_stays_out_of_the_log_when_the_client_library_quotes_the_url(
+    store: Store, line: Line, aiohttp_client: ClientMaker, caplog: pytest.LogCaptureFixture
+) -> None:
+    # aiohttp names the URL (which holds the token) in a redirect loop's error.
+    caplog.set_level(logging.DEBUG)
+    line.peer.redirect_loop = True
+    app = init_app(telegram_settings(store, line))
+    await aiohttp_client(app)
+    async with asyncio.timeout(WAIT):
+        # Log records come with no event to wait on.
+        while not any(r.name == "bot.channels.telegram" for r in caplog.records):  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+    secret = TOKEN.split(":", 1)[1]
+    for record in caplog.records:
+        text = record.getMessage() + str(record.args) + (record.exc_text or "")
+        if record.exc_info:
+            text += "".join(traceback.format_exception(*record.exc_info))
+        assert secret not in text, record.name

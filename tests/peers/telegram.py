@@ -13,7 +13,8 @@ Methods are answered at `/bot<token>/<method>` as Telegram answers them (`{"ok":
 Residents are played by the test: `text_update`, `button_update`, … build updates as Telegram
 sends them, `push` queues one for getUpdates, `deliver` posts one to the webhook with the secret
 the bot registered. Faults are switched on per test: scripted error answers (429 with
-`retry_after`, 5xx), a hang, chats that blocked the bot (403), an outage until a moment.
+`retry_after`, 5xx), a hang, chats that blocked the bot (403), an outage until a moment, a
+redirect loop.
 """
 
 from __future__ import annotations
@@ -63,6 +64,8 @@ class TelegramPeer:
     # Until this monotonic time every sendMessage gets a 502.
     down_until: float = 0.0
     hangs: int = 0
+    # Every request answered with a redirect to itself (a misconfigured proxy).
+    redirect_loop: bool = False
     # setWebhook's parameters while a webhook is set.
     webhook: dict[str, Any] | None = None
     # setMyCommands: language code ("" for the default) → [{"command", "description"}].
@@ -231,6 +234,8 @@ class TelegramPeer:
     async def _handle(self, request: web.Request) -> web.Response:
         if request.match_info["token"] != self.token:
             return _error(401, "Unauthorized")
+        if self.redirect_loop:
+            raise web.HTTPTemporaryRedirect(request.path)
         method = request.match_info["method"]
         params = await _params(request)
         chat_id = int(params["chat_id"]) if "chat_id" in params else None
