@@ -158,7 +158,9 @@ class TelegramInbound:
     def __init__(self, outbound: Outbound, bot: Bot) -> None:
         self.outbound = outbound
         self.bot = bot
-        self.application = Application.builder().bot(bot).updater(None).build()
+        # No Updater (updates come from our route or our poller) and no job queue (the
+        # scheduler of `gmina run` is APScheduler's own, should it be installed).
+        self.application = Application.builder().bot(bot).updater(None).job_queue(None).build()
         # A failed handler's error, by update id: PTB hands errors to error handlers, and the
         # webhook must answer 503 (and polling not confirm) so that Telegram tries again.
         self._failures: dict[int, BaseException] = {}
