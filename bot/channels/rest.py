@@ -17,6 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
+from bot.channels.base import Rendered
 from bot.channels.typedefs import DIALOGUE
 from bot.dialogue import InboundMessage, OutboundMessage
 from kernel import jsonsafe
@@ -42,15 +43,31 @@ def _bad_request(reason: str) -> web.Response:
     return web.json_response({"error": reason}, status=400)
 
 
-def to_json(reply: OutboundMessage) -> dict[str, Any]:
-    body: dict[str, Any] = {"recipient_id": reply.recipient_id, "text": reply.text}
-    if reply.buttons:
-        body["buttons"] = [{"title": b.title, "payload": b.payload} for b in reply.buttons]
-    if reply.image:
-        body["image"] = reply.image
-    if reply.language:
-        body["metadata"] = {"language": reply.language}
-    return body
+class RestChannel:
+    """The channel protocol's REST side: a reply is one JSON object, buttons as Rasa has them."""
+
+    name = CHANNEL
+
+    def render(self, reply: OutboundMessage) -> list[Rendered]:
+        return [Rendered(reply.text, reply.buttons, reply.image)]
+
+
+REST = RestChannel()
+
+
+def to_json(reply: OutboundMessage) -> list[dict[str, Any]]:
+    """The JSON objects of one reply, as the REST channel renders it."""
+    bodies: list[dict[str, Any]] = []
+    for part in REST.render(reply):
+        body: dict[str, Any] = {"recipient_id": reply.recipient_id, "text": part.text}
+        if part.buttons:
+            body["buttons"] = [{"title": b.title, "payload": b.payload} for b in part.buttons]
+        if part.image:
+            body["image"] = part.image
+        if reply.language:
+            body["metadata"] = {"language": reply.language}
+        bodies.append(body)
+    return bodies
 
 
 def parse_body(body: Any) -> InboundMessage | str:
@@ -89,7 +106,8 @@ async def webhook(request: web.Request) -> web.Response:
     if isinstance(message, str):
         return _bad_request(message)
     replies = await request.app[DIALOGUE].handle(message)
-    return web.json_response([to_json(reply) for reply in replies], dumps=_utf8_json)
+    bodies = [body for reply in replies for body in to_json(reply)]
+    return web.json_response(bodies, dumps=_utf8_json)
 
 
 def add_routes(app: web.Application) -> None:
