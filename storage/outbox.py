@@ -81,6 +81,9 @@ PRIORITY = {
     Category.ANNOUNCEMENT: 9,
 }
 ERROR_LENGTH = 200
+# The reason of a mark the resident set themselves (an SMS STOP): only they lift it (START);
+# writing to us again does not, where any other mark is lifted then.
+WITHDRAWN_BY_RESIDENT = "withdrawn by the resident"
 
 
 @dataclass(frozen=True)
@@ -327,10 +330,11 @@ async def mark_unreachable(
     await _reachability_changed(session, channel, recipient, "unreachable", reason, now)
 
 
-async def clear_unreachable(
+async def mark_reachable(
     session: AsyncSession, channel: str, recipient: str, reason: str, now: datetime
 ) -> bool:
-    """The recipient may be written to again (an SMS START); True when a mark was cleared."""
+    """The recipient may be written to again (an SMS START), whatever marked them; True when a
+    mark was lifted, which the history keeps."""
     result: sa.CursorResult[Any] = await session.execute(  # type: ignore[assignment]
         sa.delete(UnreachableRecipient).where(
             UnreachableRecipient.channel == channel, UnreachableRecipient.recipient == recipient

@@ -109,3 +109,14 @@ class ReachabilityChange(Base):
     change: Mapped[str] = mapped_column(String(16))
     reason: Mapped[str] = mapped_column(String(200))
     at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class SmsChoices(Base):
+    """The numbered choices last offered to a phone number by SMS (a reply's buttons), so that
+    an answer "1" is the first one's payload."""
+
+    __tablename__ = "sms_choices"
+
+    number: Mapped[str] = mapped_column(String(32), primary_key=True)
+    payloads: Mapped[list[str]] = mapped_column(JSON)
+    offered_at: Mapped[datetime] = mapped_column(UtcDateTime())

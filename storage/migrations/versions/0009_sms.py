@@ -1,4 +1,4 @@
-"""sms: segments and encoding per outbox message; the history of unreachable marks
+"""sms: segments and encoding per outbox message; the history of unreachable marks; choices offered
 
 Revision ID: 0009
 Revises: 0007
@@ -29,6 +29,12 @@ def upgrade() -> None:
     with op.batch_alter_table('reachability_changes', schema=None) as batch_op:
         batch_op.create_index('ix_reachability_changes_recipient', ['channel', 'recipient', 'at'], unique=False)
 
+    op.create_table('sms_choices',
+    sa.Column('number', sa.String(length=32), nullable=False),
+    sa.Column('payloads', sa.JSON(), nullable=False),
+    sa.Column('offered_at', sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('number', name=op.f('pk_sms_choices'))
+    )
     with op.batch_alter_table('outbox', schema=None) as batch_op:
         batch_op.add_column(sa.Column('sms_segments', sa.SmallInteger(), nullable=True))
         batch_op.add_column(sa.Column('sms_encoding', sa.String(length=4), nullable=True))
@@ -38,6 +44,8 @@ def downgrade() -> None:
     with op.batch_alter_table('outbox', schema=None) as batch_op:
         batch_op.drop_column('sms_encoding')
         batch_op.drop_column('sms_segments')
+
+    op.drop_table('sms_choices')
 
     with op.batch_alter_table('reachability_changes', schema=None) as batch_op:
         batch_op.drop_index('ix_reachability_changes_recipient')
