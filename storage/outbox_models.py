@@ -113,10 +113,11 @@ class ReachabilityChange(Base):
 
 class SmsChoices(Base):
     """The numbered choices last offered to a phone number by SMS (a reply's buttons), so that
-    an answer "1" is the first one's payload."""
+    an answer "1" (or the choice's title) is the first one's payload."""
 
     __tablename__ = "sms_choices"
 
     number: Mapped[str] = mapped_column(String(32), primary_key=True)
-    payloads: Mapped[list[str]] = mapped_column(JSON)
+    # [{"title", "payload"}, ...] in the order they were numbered
+    choices: Mapped[list[dict[str, str]]] = mapped_column(JSON)
     offered_at: Mapped[datetime] = mapped_column(UtcDateTime())

@@ -1,8 +1,9 @@
 """What the SMS channel keeps of a phone number (E.164): the choices last offered to it, and
 whether its owner texted STOP.
 
-    remember_choices / offered_choices   a reply's buttons go out as "Odpisz 1 – …, 2 – …"; the
-                                         payloads are kept here, so that "1" means the first
+    remember_choices / offered_choices   a reply's buttons go out as "Odpisz 1 – …, 2 – …"; their
+                                         titles and payloads are kept here, so that "1" means
+                                         the first
     stop / start                         STOP withdraws reminders and announcements by SMS: the
                                          outbox's unreachable mark with the resident's own reason
                                          (the notifier's fallback sees it), START lifts it; each
@@ -28,25 +29,26 @@ STARTED = "the resident texted START"
 
 
 async def remember_choices(
-    session: AsyncSession, number: str, payloads: Sequence[str], now: datetime
+    session: AsyncSession, number: str, choices: Sequence[tuple[str, str]], now: datetime
 ) -> None:
-    """The choices now offered to the number (none: a plain reply forgets the earlier ones)."""
+    """The `(title, payload)` choices now offered to the number, in order (none: a plain reply
+    forgets the earlier ones)."""
+    rows = [{"title": title, "payload": payload} for title, payload in choices]
     statement = insert_on_conflict(session, SmsChoices).values(
-        number=number, payloads=list(payloads), offered_at=now
+        number=number, choices=rows, offered_at=now
     )
     await session.execute(
         statement.on_conflict_do_update(
             index_elements=["number"],
-            set_={"payloads": statement.excluded.payloads, "offered_at": now},
+            set_={"choices": statement.excluded.choices, "offered_at": now},
         )
     )
 
 
-async def offered_choices(session: AsyncSession, number: str) -> list[str]:
-    payloads = await session.scalar(
-        sa.select(SmsChoices.payloads).where(SmsChoices.number == number)
-    )
-    return [str(payload) for payload in payloads or []]
+async def offered_choices(session: AsyncSession, number: str) -> list[tuple[str, str]]:
+    """`(title, payload)` of the choices last offered to the number, in their order."""
+    rows = await session.scalar(sa.select(SmsChoices.choices).where(SmsChoices.number == number))
+    return [(str(row["title"]), str(row["payload"])) for row in rows or []]
 
 
 async def is_stopped(session: AsyncSession, number: str) -> bool:

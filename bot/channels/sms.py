@@ -9,11 +9,12 @@ A body that is not the form Twilio posts gets 400 `{"error"}`.
                 identifies a taxpayer when the city's records hold the number for exactly one
                 (storage.bindings); MessageSid is the message id, so a request Twilio retries has
                 the effect of one
-                → a keyword, before any understanding, in any case, without diacritics:
+                → else a keyword, before any understanding, in any case, without diacritics:
                   STOP / NIE / REZYGNUJĘ: no more reminders or announcements by SMS (recorded with
                   its time), one confirmation; START: back; POMOC / HELP: what the number is for
                   and the office's phone
-                → else a number answering the choices last offered ("1") is that choice's payload
+                → but first: a number answering the choices last offered ("1"), or a choice's
+                  title as written ("nie" to "2 – Nie"), is that choice's payload
                 → the turn, its replies queued in the outbox (`bot.channels.outbound`)
                 → the answer is an empty TwiML `<Response/>`: replies go through the Messages API
     a status    MessageStatus through `storage.outbox.apply_provider_status` (forward only: a late
@@ -95,9 +96,13 @@ KNOWN_STATUSES = frozenset(PROVIDER_STATUSES) | {
 }
 
 
+def _folded_word(text: str) -> str:
+    return fold(text).strip().strip(".!").upper()
+
+
 def keyword(text: str) -> str | None:
     """The keyword the text is (`REZYGNUJE` for "Rezygnuję!"), or None."""
-    word = fold(text).strip().strip(".!").upper()
+    word = _folded_word(text)
     return word if word in KEYWORDS else None
 
 
@@ -195,14 +200,16 @@ async def inbound(request: web.Request) -> web.Response:
         return _bad_request(f"Body: at most {MAX_BODY_LENGTH} characters")
     if _CONTROL.search(body):
         return _bad_request("Body: control characters other than tab and line breaks")
-    message = InboundMessage(CHANNEL, number, body, {}, message_id=sid)
+    async with request.app[SESSIONS]() as session:
+        choices = await sms_numbers.offered_choices(session, number)
+    chosen = _chosen(body, choices)
+    message = InboundMessage(CHANNEL, number, chosen or body, {}, message_id=sid)
     channel, outbound = request.app[SMS], Outbound.of(request.app)
-    found = keyword(body)
+    found = keyword(body) if chosen is None else None
     if found is not None:
         reply = await _keyword_reply(request.app, found, message)
         await outbound.queue(channel, message, [reply])
         return twiml()
-    message = await _choice_taken(request.app, message)
     replies = await outbound.reply(channel, message)
     await _remember_choices(request.app, number, replies)
     return twiml()
@@ -231,23 +238,15 @@ async def _keyword_reply(
     return OutboundMessage(number, render(key[found], language, values), language=language)
 
 
-async def _choice_taken(app: web.Application, message: InboundMessage) -> InboundMessage:
-    """ "1" answering numbered choices becomes the first choice's payload."""
-    match = _CHOICE.match(message.text)
-    if match is None:
-        return message
-    async with app[SESSIONS]() as session:
-        choices = await sms_numbers.offered_choices(session, message.sender_id)
-    number = int(match.group(1))
-    if not 1 <= number <= len(choices):
-        return message
-    return InboundMessage(
-        message.channel,
-        message.sender_id,
-        choices[number - 1],
-        message.metadata,
-        message.message_id,
-    )
+def _chosen(text: str, choices: Sequence[tuple[str, str]]) -> str | None:
+    """The payload a reply picks: its number ("1"), or a choice's title as written ("nie" when
+    "2 – Nie" was offered, which is then no STOP)."""
+    match = _CHOICE.match(text)
+    if match is not None:
+        number = int(match.group(1))
+        return choices[number - 1][1] if 1 <= number <= len(choices) else None
+    written = _folded_word(text)
+    return next((payload for title, payload in choices if _folded_word(title) == written), None)
 
 
 async def _remember_choices(
@@ -255,9 +254,9 @@ async def _remember_choices(
 ) -> None:
     """The choices the last reply with buttons offers, or none (a plain answer ends them)."""
     offered = [reply for reply in replies if reply.buttons]
-    payloads = [button.payload for button in offered[-1].buttons] if offered else []
+    choices = [(b.title, b.payload) for b in offered[-1].buttons] if offered else []
     async with app[SESSIONS]() as session:
-        await sms_numbers.remember_choices(session, number, payloads, app[CLOCK].now())
+        await sms_numbers.remember_choices(session, number, choices, app[CLOCK].now())
         await session.commit()
 
 

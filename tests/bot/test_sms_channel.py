@@ -6,6 +6,7 @@ the request reaches the test server, as it would behind nginx."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ import pytest
 import sqlalchemy as sa
 from aiohttp.test_utils import TestClient, TestServer
 
+from bot.channels.sms import _chosen, keyword
 from bot.web import init_app
 from kernel.clock import FrozenClock
 from kernel.i18n import render
@@ -326,3 +328,53 @@ async def test_a_status_callback_without_a_known_status_is_400(line: Line) -> No
     params = {"MessageSid": "SM" + "c" * 32, "MessageStatus": "exploded"}
     status, body = await _post(line, "/webhooks/twilio/status", params)
     assert (status, "MessageStatus" in body) == (400, True)
+
+
+# --- keywords and choices ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "word"),
+    [
+        ("STOP", "STOP"),
+        ("stop", "STOP"),
+        (" Nie. ", "NIE"),
+        ("REZYGNUJĘ", "REZYGNUJE"),
+        ("rezygnuje!", "REZYGNUJE"),
+        ("Start", "START"),
+        ("pomoc", "POMOC"),
+        ("Help", "HELP"),
+        ("nie wiem", None),
+        ("stopa procentowa", None),
+    ],
+)
+def test_keywords_in_any_case_without_diacritics(text: str, word: str | None) -> None:
+    assert keyword(text) == word
+
+
+def test_a_choice_is_taken_by_its_number_or_its_title() -> None:
+    choices = [("Tak", "/affirm"), ("Nie", "/deny")]
+    assert _chosen("1", choices) == "/affirm"
+    assert _chosen(" 2. ", choices) == "/deny"
+    assert _chosen("3", choices) is None
+    # The title as written: "nie" answers the choice, and is then no STOP.
+    assert _chosen("NIE", choices) == "/deny"
+    assert _chosen("nie", []) is None
+    assert _chosen("zweryfikuj się teraz", [("Zweryfikuj się teraz", "/link_account")]) == (
+        "/link_account"
+    )
+
+
+async def test_no_phone_number_is_logged_at_info_or_above(
+    line: Line, caplog: pytest.LogCaptureFixture
+) -> None:
+    taxpayer_id = await add_resident(line.store)
+    await _hold_phone(line.store, taxpayer_id, HELD)
+    with caplog.at_level(logging.DEBUG):
+        await line.text(HELD, "ile mam do zapłaty?")
+        await line.text(HELD, "STOP")
+        await line.replies(HELD, 3)
+        created = line.peer.created[0]
+        await line.peer.status(created.sid, "delivered")
+    loud = [r.getMessage() for r in caplog.records if r.levelno >= logging.INFO]
+    assert not [message for message in loud if "601000001" in message or "601 000" in message]

@@ -31,7 +31,7 @@ def upgrade() -> None:
 
     op.create_table('sms_choices',
     sa.Column('number', sa.String(length=32), nullable=False),
-    sa.Column('payloads', sa.JSON(), nullable=False),
+    sa.Column('choices', sa.JSON(), nullable=False),
     sa.Column('offered_at', sa.DateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('number', name=op.f('pk_sms_choices'))
     )
