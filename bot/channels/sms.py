@@ -39,6 +39,7 @@ from twilio.twiml.messaging_response import MessagingResponse
 from bot.channels.base import Rendered
 from bot.channels.outbound import Outbound
 from bot.dialogue import InboundMessage, OutboundMessage
+from bot.typedefs import CHANNELS
 from kernel.i18n import normalise_language, render
 from kernel.settings import Settings
 from kernel.webkeys import CLOCK, SESSIONS, SETTINGS
@@ -115,6 +116,8 @@ class SmsChannel:
         self.settings = settings
 
     def render(self, reply: OutboundMessage) -> list[Rendered]:
+        if not reply.text and not reply.buttons:
+            return []  # an image alone: an SMS carries text only
         buttons = [{"title": b.title, "payload": b.payload} for b in reply.buttons]
         # The sender words it the same way when it goes out; measured here for the outbox row.
         measured = sms_text(
@@ -288,11 +291,9 @@ async def status_callback(request: web.Request) -> web.Response:
 
 
 def setup_sms(app: web.Application) -> None:
-    """The SMS routes, when `sms.twilio` is configured (the dialogue must be set up first)."""
-    settings = app[SETTINGS]
-    twilio = settings.sms.twilio
-    if not (twilio.account_sid and twilio.auth_token):
+    """The SMS routes, when `sms.twilio` is configured (after the channels' states are known)."""
+    if app[CHANNELS]["sms"] != "on":
         return
-    app[SMS] = SmsChannel(settings)
+    app[SMS] = SmsChannel(app[SETTINGS])
     app.router.add_post(WEBHOOK_PATH, inbound)
     app.router.add_post(STATUS_PATH, status_callback)

@@ -27,7 +27,7 @@ from storage.models import Contact
 from storage.outbox import is_unreachable, reachability_history
 from storage.outbox_models import OutboxMessage
 from tests.conftest import Store
-from tests.conversation_helpers import NOW, add_resident
+from tests.conversation_helpers import NOW, add_resident, new_app
 from tests.peers.twilio import CreatedMessage, TwilioPeer
 from tests.resident_helpers import NIP, OTHER_PESEL, add_taxpayer
 
@@ -378,3 +378,12 @@ async def test_no_phone_number_is_logged_at_info_or_above(
         await line.peer.status(created.sid, "delivered")
     loud = [r.getMessage() for r in caplog.records if r.levelno >= logging.INFO]
     assert not [message for message in loud if "601000001" in message or "601 000" in message]
+
+
+async def test_without_the_twilio_keys_the_routes_are_not_served(
+    store: Store, aiohttp_client: ClientMaker
+) -> None:
+    client = await aiohttp_client(new_app(store))
+    response = await client.post("/webhooks/twilio/sms", data={"Body": "pomoc"})
+    assert response.status == 404
+    assert (await (await client.get("/health")).json())["channels"]["sms"] == "off"
