@@ -523,3 +523,25 @@ _SMS = [
 ]
 
 MESSAGES.update(_SMS)
+
+# --- Telegram's own words (bot/channels/telegram.py): answers without a turn, the command menu. ---
+_TELEGRAM = [
+    N_(
+        "telegram_private_only",
+        "I work in private chats only, so that nobody else sees your matters. Please write to me "
+        "directly.",
+    ),
+    N_(
+        "telegram_text_only",
+        "I can read text messages only. Please write your question in words.",
+    ),
+    N_("telegram_button_expired", "This button no longer works. Please write your question."),
+    N_("telegram_command_start", "Start, or link your tax account"),
+    N_("telegram_command_help", "What I can do"),
+    N_("telegram_command_check_balance", "How much I owe"),
+    N_("telegram_command_list_deadlines", "When to pay"),
+    N_("telegram_command_pay", "Transfer details"),
+    N_("telegram_command_change_language", "Change the language"),
+]
+
+MESSAGES.update(_TELEGRAM)

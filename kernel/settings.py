@@ -136,6 +136,10 @@ class WebSettings(_Section):
         return value.rstrip("/")
 
 
+# What Telegram accepts as a webhook's secret_token.
+_TELEGRAM_SECRET = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+
+
 class TelegramSettings(_Section):
     token: str | None = None
     api_base_url: str = "https://api.telegram.org"
@@ -145,6 +149,13 @@ class TelegramSettings(_Section):
     # Telegram's own limits: about 30 messages a second overall, one a second to one chat.
     rate_per_second: float = Field(default=30.0, gt=0)
     rate_per_chat_per_second: float = Field(default=1.0, gt=0)
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _secret_telegram_accepts(cls, value: str | None) -> str | None:
+        if value is not None and not _TELEGRAM_SECRET.match(value):
+            raise ValueError("1 to 256 characters of A-Z, a-z, 0-9, _ and -")
+        return value
 
 
 class TwilioSettings(_Section):

@@ -26,6 +26,7 @@ from aiohttp import web
 
 from bot.commands.common import configure_logging, settings_from, store_problem
 from bot.web import channel_states, init_app, log_channel_states
+from kernel.errors import ConfigurationError
 from kernel.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -46,7 +47,10 @@ def serve(settings: Settings, *, reuse_port: bool = False) -> None:
     """One server process: the app on web.host:web.port until SIGINT or SIGTERM; a host that does
     not resolve or a port that cannot be had ends it with one line naming the key."""
     host, port = settings.web.host, settings.web.port
-    app = init_app(settings)
+    try:
+        app = init_app(settings)
+    except ConfigurationError as exc:
+        raise click.ClickException(f"configuration: {exc}") from None
     app.on_startup.append(_freeze_start_up_objects)
     try:
         web.run_app(

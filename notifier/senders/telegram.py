@@ -3,6 +3,11 @@
 The bot's token is part of every Bot API URL, so the libraries that could log a URL are kept
 below the level at which they would (`quiet_library_loggers`). Texts are sent in HTML parse mode
 with everything escaped: what residents typed and what the store holds is never markup.
+
+A button's callback data is a short key, `<outbox id>.<button number>` (`callback_key`), never its
+payload: Telegram's callback data holds 64 bytes and some payloads are longer. The payload stays in
+the outbox row, where the Telegram channel reads it back when the button is pressed. A message
+with an image is a photo with the text as its caption (when the caption fits Telegram's limit).
 """
 
 from __future__ import annotations
@@ -12,8 +17,8 @@ import logging
 import os
 from datetime import timedelta
 
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
-from telegram.constants import InlineKeyboardButtonLimit, MessageLimit, ParseMode
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message
+from telegram.constants import MessageLimit, ParseMode
 from telegram.error import (
     BadRequest,
     ChatMigrated,
@@ -34,7 +39,7 @@ os.environ.setdefault("PTB_TIMEDELTA", "true")
 
 CHANNEL = "telegram"
 TEXT_LIMIT = int(MessageLimit.MAX_TEXT_LENGTH)
-CALLBACK_DATA_LIMIT = int(InlineKeyboardButtonLimit.MAX_CALLBACK_DATA)
+CAPTION_LIMIT = int(MessageLimit.CAPTION_LENGTH)
 # Loggers that name request URLs (which hold the token) at DEBUG or INFO: PTB's own (its Bot logs
 # its API URL at DEBUG), and httpx's, which PTB may still use for a request of its own.
 _URL_LOGGERS = {"telegram": logging.INFO, "httpx": logging.WARNING, "httpcore": logging.WARNING}
@@ -58,17 +63,29 @@ def build_bot(token: str, api_base_url: str, *, pool_size: int = 64, timeout: fl
     )
 
 
+def callback_key(message_id: int, index: int) -> str:
+    """The callback data of button `index` of outbox message `message_id` (at most 24 bytes)."""
+    return f"{message_id}.{index}"
+
+
+def parse_callback_key(data: str) -> tuple[int, int] | None:
+    """`(outbox message id, button number)` of a callback key; None for anything else."""
+    message_id, dot, index = data.partition(".")
+    if not (dot and message_id.isascii() and message_id.isdigit() and index.isascii()):
+        return None
+    if not index.isdigit() or len(message_id) > 18 or len(index) > 3:
+        return None
+    return int(message_id), int(index)
+
+
 def _keyboard(message: Claimed) -> InlineKeyboardMarkup | None:
     buttons = message.buttons
     if not buttons:
         return None
-    for button in buttons:
-        if len(button["payload"].encode()) > CALLBACK_DATA_LIMIT:
-            raise PermanentError("a button payload is longer than Telegram's callback data")
     return InlineKeyboardMarkup(
         [
-            [InlineKeyboardButton(button["title"], callback_data=button["payload"])]
-            for button in buttons
+            [InlineKeyboardButton(button["title"], callback_data=callback_key(message.id, index))]
+            for index, button in enumerate(buttons)
         ]
     )
 
@@ -88,12 +105,7 @@ class TelegramSender:
         try:
             # Opens the HTTP client and asks getMe the first time (PTB requires it); then a no-op.
             await self.bot.initialize()
-            sent = await self.bot.send_message(
-                chat_id=int(message.recipient),
-                text=html.escape(message.text, quote=False),
-                parse_mode=ParseMode.HTML,
-                reply_markup=_keyboard(message),
-            )
+            sent = await self._send(message)
         except TelegramRetryAfter as exc:
             delay = exc.retry_after
             seconds = delay.total_seconds() if isinstance(delay, timedelta) else float(delay)
@@ -108,3 +120,21 @@ class TelegramSender:
         except (NetworkError, TelegramError) as exc:
             raise RetryableError(f"telegram: {exc.message}") from exc
         return str(sent.message_id)
+
+    async def _send(self, message: Claimed) -> Message:
+        text = html.escape(message.text, quote=False)
+        image = message.content.get("image")
+        if image and len(message.text) <= CAPTION_LIMIT:
+            return await self.bot.send_photo(
+                chat_id=int(message.recipient),
+                photo=str(image),
+                caption=text or None,
+                parse_mode=ParseMode.HTML,
+                reply_markup=_keyboard(message),
+            )
+        return await self.bot.send_message(
+            chat_id=int(message.recipient),
+            text=text,
+            parse_mode=ParseMode.HTML,
+            reply_markup=_keyboard(message),
+        )

@@ -13,9 +13,10 @@ import sqlalchemy as sa
 from kernel.clock import SystemClock
 from notifier.dispatcher import ChannelLimits
 from notifier.ratelimit import KeyedLimiter, SlidingWindowLimiter
-from notifier.senders.telegram import TelegramSender, build_bot
+from notifier.senders.telegram import TelegramSender, build_bot, parse_callback_key
 from storage.outbox import Category, NewMessage, enqueue, is_unreachable
 from storage.outbox_models import OutboxMessage
+from storage.outbox_replies import button_payload
 from tests.conftest import Store
 from tests.notifier.conftest import TOKEN, TelegramLine, make_dispatcher
 
@@ -62,10 +63,13 @@ async def test_queued_messages_reach_the_chat_escaped_with_their_buttons(
     assert sent.chat_id == 501
     assert sent.parse_mode == "HTML"
     assert sent.text == "Saldo &lt;b&gt;1 234,56 zł&lt;/b&gt; &amp; więcej"
+    async with store.sessions() as session:
+        row_id = await session.scalar(sa.select(OutboxMessage.id).where(OutboxMessage.key == "r1"))
+    # Buttons carry short keys to the outbox row, which keeps their payloads.
     assert sent.reply_markup == {
         "inline_keyboard": [
-            [{"text": "Zapłać", "callback_data": "/pay"}],
-            [{"text": "Terminy", "callback_data": "/list_deadlines"}],
+            [{"text": "Zapłać", "callback_data": f"{row_id}.0"}],
+            [{"text": "Terminy", "callback_data": f"{row_id}.1"}],
         ]
     }
     status, attempts, provider_id, _ = (await _rows(store))["r1"]
@@ -142,14 +146,24 @@ async def test_retrying_stops_after_the_retry_window_as_a_technical_failure(
     assert (error or "").startswith(f"gave up after {attempts} attempts")
 
 
-async def test_a_button_payload_too_long_for_telegram_is_a_permanent_failure(
+async def test_a_payload_longer_than_callback_data_goes_as_a_short_key(
     store: Store, telegram: TelegramLine
 ) -> None:
     long_payload = '/subscribe_reminders{"channel":"telegram","category":"announcements"}'
-    await _queue(store, ("p1", 1001, "wybierz", (("Tak", long_payload),)))
+    await _queue(store, ("p1", 1001, "wybierz", (("Nie", "/deny"), ("Tak", long_payload))))
     await make_dispatcher(store, telegram).run_until_idle()
-    assert (await _rows(store))["p1"][0] == "permanent-failure"
-    assert telegram.peer.sent == []
+    assert (await _rows(store))["p1"][0] == "sent"
+    [sent] = telegram.peer.sent
+    data = sent.buttons[1]["callback_data"]
+    key = parse_callback_key(data)
+    assert key is not None
+    assert len(data.encode()) <= 24 < len(long_payload.encode())
+    async with store.sessions() as session:
+        assert await button_payload(session, "telegram", "1001", *key) == long_payload
+        # A key names only the buttons of a message to the chat that presses it.
+        assert await button_payload(session, "telegram", "1002", *key) is None
+        assert await button_payload(session, "telegram", "1001", key[0], 2) is None
+    assert parse_callback_key("/pay") is None
 
 
 async def test_limits_hold_overall_and_per_chat(store: Store, telegram: TelegramLine) -> None:

@@ -27,7 +27,11 @@ async def _queue(store: Store, key: str, chat: int, text: str) -> None:
 def _env(store: Store, telegram: TelegramLine | None) -> dict[str, str]:
     env = {"GMINA__DATABASE__URL": store.url, "GMINA__TELEGRAM__TOKEN": ""}
     if telegram is not None:
-        env |= {"GMINA__TELEGRAM__TOKEN": TOKEN, "GMINA__TELEGRAM__API_BASE_URL": telegram.base_url}
+        env |= {
+            "GMINA__TELEGRAM__TOKEN": TOKEN,
+            "GMINA__TELEGRAM__API_BASE_URL": telegram.base_url,
+            "GMINA__TELEGRAM__WEBHOOK_SECRET": "outbox-tests",
+        }
     return env
 
 
