@@ -23,6 +23,7 @@ from prometheus_client import (
 from sqlalchemy import text
 
 from bot.channels.conversation import setup_conversation
+from bot.channels.sms import setup_sms
 from bot.channels.telegram import setup_telegram
 from bot.outbox import outbox_ctx
 from bot.portal import setup_portal_routes
@@ -146,6 +147,7 @@ def init_app(settings: Settings, *, clock: Clock | None = None) -> web.Applicati
     app.router.add_get("/health", health)
     app.router.add_get("/metrics", metrics)
     setup_conversation(app)
+    setup_sms(app)
     setup_telegram(app)
     setup_portal_routes(app)
     setup_webchat_routes(app)

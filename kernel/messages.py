@@ -500,6 +500,30 @@ _WEB_CHAT = [
 
 MESSAGES.update(_WEB_CHAT)
 
+# The SMS channel (bot/channels/sms.py) and what every SMS carries (notifier/sms_segments.py).
+_SMS = [
+    N_("sms_choice", "{number} – {title}"),
+    N_("sms_choices", "Reply {choices}"),
+    N_("sms_rest_in_web_chat", "The rest in the web chat: {url}"),
+    N_(
+        "sms_stopped",
+        "{office}: you will get no more reminders or announcements by SMS. To get them again, "
+        "reply START.",
+    ),
+    N_(
+        "sms_started",
+        "{office}: reminders and announcements by SMS are on again. To stop them, reply STOP.",
+    ),
+    N_(
+        "sms_help",
+        "{office}: the local taxes and fees assistant. Ask what you owe, about deadlines and "
+        "payments. Reply STOP to get no reminders or announcements by SMS. The office's phone: "
+        "{phone}.",
+    ),
+]
+
+MESSAGES.update(_SMS)
+
 # --- Telegram's own words (bot/channels/telegram.py): answers without a turn, the command menu. ---
 _TELEGRAM = [
     N_(

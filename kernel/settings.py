@@ -168,6 +168,13 @@ class TwilioSettings(_Section):
 
 class SmsSettings(_Section):
     twilio: TwilioSettings = TwilioSettings()
+    # Messages a second to the provider (a Twilio long code takes about 1, a messaging service or
+    # a short code more: ask the provider what the number was bought with).
+    rate_per_second: float = Field(default=10.0, gt=0)
+    # ą→a … ż→z, so that a Polish text fits GSM-7 (160 characters a segment instead of 70).
+    fold_diacritics: bool = True
+    # A reply longer than this many segments is cut, with a pointer to the web chat.
+    max_segments: int = Field(default=3, ge=1, le=10)
 
 
 class EmailSettings(_Section):

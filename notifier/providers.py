@@ -16,6 +16,7 @@ from notifier.dispatcher import ChannelLimits, Dispatcher
 from notifier.ratelimit import KeyedLimiter, SlidingWindowLimiter
 from notifier.senders.base import Sender
 from notifier.senders.telegram import TelegramSender, build_bot
+from notifier.senders.twilio import TwilioSender, build_client
 
 
 def build_senders(settings: Settings) -> dict[str, Sender]:
@@ -23,6 +24,10 @@ def build_senders(settings: Settings) -> dict[str, Sender]:
     telegram = settings.telegram
     if telegram.token:
         senders["telegram"] = TelegramSender(build_bot(telegram.token, telegram.api_base_url))
+    sms = settings.sms
+    if sms.twilio.account_sid and sms.twilio.auth_token:
+        if sms.twilio.from_number or sms.twilio.messaging_service_sid:
+            senders["sms"] = TwilioSender(sms, settings.web.public_base_url, build_client(sms))
     return senders
 
 
@@ -32,7 +37,8 @@ def channel_limits(settings: Settings) -> dict[str, ChannelLimits]:
         "telegram": ChannelLimits(
             SlidingWindowLimiter(telegram.rate_per_second),
             KeyedLimiter(telegram.rate_per_chat_per_second),
-        )
+        ),
+        "sms": ChannelLimits(SlidingWindowLimiter(settings.sms.rate_per_second)),
     }
 
 

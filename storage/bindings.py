@@ -21,7 +21,17 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, ScalarSelect, delete, false, func, insert, select, update
+from sqlalchemy import (
+    ColumnElement,
+    ScalarSelect,
+    delete,
+    distinct,
+    false,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.audit import audit, chat_actor
@@ -47,6 +57,8 @@ CODE_LENGTH = 8
 
 # Contact kinds that are the city's records, not chats.
 _RECORD_KINDS = ("phone", "email")
+# The chat channel whose sender ids are phone numbers, matched against the records' phones.
+SMS_CHANNEL = "sms"
 
 
 @dataclass(frozen=True)
@@ -77,10 +89,23 @@ def _binding(channel: str, sender_id: str) -> ColumnElement[bool]:
 
 
 def bound_taxpayer_query(channel: str, sender_id: str) -> ScalarSelect[int]:
-    """The id of the taxpayer this chat is bound to, as a subquery for other statements."""
-    return (
-        select(Contact.taxpayer_id).where(_binding(channel, sender_id)).limit(1).scalar_subquery()
+    """The id of the taxpayer this chat is bound to, as a subquery for other statements.
+
+    On SMS the sender id is the E.164 number: a number verified with an activation code is bound
+    like any chat; otherwise a number the city's records hold for exactly one taxpayer
+    identifies them (CONTRACT.md), and one held for several (a family) or none for nobody.
+    """
+    bound = select(Contact.taxpayer_id).where(_binding(channel, sender_id)).limit(1)
+    if channel != SMS_CHANNEL:
+        return bound.scalar_subquery()
+    held_by_one = (
+        select(func.min(Contact.taxpayer_id))
+        .where(Contact.kind == "phone", Contact.value == sender_id)
+        .having(func.count(distinct(Contact.taxpayer_id)) == 1)
     )
+    return select(
+        func.coalesce(bound.scalar_subquery(), held_by_one.scalar_subquery())
+    ).scalar_subquery()
 
 
 async def bound_taxpayer(session: AsyncSession, channel: str, sender_id: str) -> int | None:
@@ -92,19 +117,6 @@ async def bound_taxpayer_summary(
 ) -> TaxpayerSummary | None:
     """The summary of the taxpayer this chat is bound to, in one statement; None when unbound."""
     return await taxpayer_summary(session, bound_taxpayer_query(channel, sender_id))
-
-
-async def taxpayer_by_phone(session: AsyncSession, e164: str) -> int | None:
-    """The taxpayer whose records hold this phone; None when none or several (a shared phone)."""
-    found = (
-        await session.scalars(
-            select(Contact.taxpayer_id)
-            .where(Contact.kind == "phone", Contact.value == e164)
-            .distinct()
-            .limit(2)
-        )
-    ).all()
-    return found[0] if len(found) == 1 else None
 
 
 async def _bind(

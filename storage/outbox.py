@@ -22,7 +22,13 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.outbox_models import PENDING_STATUSES, Lease, OutboxMessage, UnreachableRecipient
+from storage.outbox_models import (
+    PENDING_STATUSES,
+    Lease,
+    OutboxMessage,
+    ReachabilityChange,
+    UnreachableRecipient,
+)
 from storage.sql import insert_on_conflict, skip_locked
 
 
@@ -75,6 +81,9 @@ PRIORITY = {
     Category.ANNOUNCEMENT: 9,
 }
 ERROR_LENGTH = 200
+# The reason of a mark the resident set themselves (an SMS STOP): only they lift it (START);
+# writing to us again does not, where any other mark is lifted then.
+WITHDRAWN_BY_RESIDENT = "withdrawn by the resident"
 
 
 @dataclass(frozen=True)
@@ -89,6 +98,9 @@ class NewMessage:
     image: str | None = None
     taxpayer_id: int | None = None
     not_before: datetime | None = None
+    # An SMS's segments and encoding (`gsm7` / `ucs2`), as notifier.sms_segments measured it.
+    sms_segments: int | None = None
+    sms_encoding: str | None = None
 
     def content(self) -> dict[str, Any]:
         return {
@@ -151,6 +163,8 @@ async def enqueue(session: AsyncSession, messages: Iterable[NewMessage], now: da
             "status": str(Status.CREATED),
             "attempts": 0,
             "not_before": message.not_before or now,
+            "sms_segments": message.sms_segments,
+            "sms_encoding": message.sms_encoding,
             "created_at": now,
             "updated_at": now,
         }
@@ -302,8 +316,10 @@ async def apply_provider_status(
 async def mark_unreachable(
     session: AsyncSession, channel: str, recipient: str, reason: str, now: datetime
 ) -> None:
+    """Nothing more goes to the recipient on this channel; the change is kept in the history."""
+    reason = reason[:ERROR_LENGTH]
     statement = insert_on_conflict(session, UnreachableRecipient).values(
-        channel=channel, recipient=recipient, reason=reason[:ERROR_LENGTH], since=now
+        channel=channel, recipient=recipient, reason=reason, since=now
     )
     await session.execute(
         statement.on_conflict_do_update(
@@ -311,6 +327,46 @@ async def mark_unreachable(
             set_={"reason": statement.excluded.reason, "since": statement.excluded.since},
         )
     )
+    await _reachability_changed(session, channel, recipient, "unreachable", reason, now)
+
+
+async def mark_reachable(
+    session: AsyncSession, channel: str, recipient: str, reason: str, now: datetime
+) -> bool:
+    """The recipient may be written to again (an SMS START), whatever marked them; True when a
+    mark was lifted, which the history keeps."""
+    result: sa.CursorResult[Any] = await session.execute(  # type: ignore[assignment]
+        sa.delete(UnreachableRecipient).where(
+            UnreachableRecipient.channel == channel, UnreachableRecipient.recipient == recipient
+        )
+    )
+    if not result.rowcount:
+        return False
+    await _reachability_changed(session, channel, recipient, "reachable", reason, now)
+    return True
+
+
+async def _reachability_changed(
+    session: AsyncSession, channel: str, recipient: str, change: str, reason: str, now: datetime
+) -> None:
+    await session.execute(
+        sa.insert(ReachabilityChange).values(
+            channel=channel, recipient=recipient, change=change, reason=reason, at=now
+        )
+    )
+
+
+async def reachability_history(
+    session: AsyncSession, channel: str, recipient: str
+) -> list[tuple[str, str, datetime]]:
+    """`(change, reason, at)` for the recipient on the channel, oldest first."""
+    row = ReachabilityChange
+    result = await session.execute(
+        sa.select(row.change, row.reason, row.at)
+        .where(row.channel == channel, row.recipient == recipient)
+        .order_by(row.at, row.id)
+    )
+    return [(change, reason, at) for change, reason, at in result.all()]
 
 
 async def is_unreachable(session: AsyncSession, channel: str, recipient: str) -> bool:

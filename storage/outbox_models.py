@@ -68,6 +68,9 @@ class OutboxMessage(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
     sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    # An SMS's cost as queued: segments, and `gsm7` or `ucs2` (notifier.sms_segments).
+    sms_segments: Mapped[int | None] = mapped_column(SmallInteger)
+    sms_encoding: Mapped[str | None] = mapped_column(String(4))
 
 
 class Lease(Base):
@@ -90,3 +93,31 @@ class UnreachableRecipient(Base):
     recipient: Mapped[str] = mapped_column(String(320), primary_key=True)
     reason: Mapped[str] = mapped_column(String(200))
     since: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class ReachabilityChange(Base):
+    """The history behind `unreachable_recipients`: each time a recipient was marked (a resident
+    who texted STOP, a provider's refusal) or cleared (START), with the reason and the time."""
+
+    __tablename__ = "reachability_changes"
+    __table_args__ = (Index("ix_reachability_changes_recipient", "channel", "recipient", "at"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    recipient: Mapped[str] = mapped_column(String(320))
+    # `unreachable` or `reachable`
+    change: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(String(200))
+    at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class SmsChoices(Base):
+    """The numbered choices last offered to a phone number by SMS (a reply's buttons), so that
+    an answer "1" (or the choice's title) is the first one's payload."""
+
+    __tablename__ = "sms_choices"
+
+    number: Mapped[str] = mapped_column(String(32), primary_key=True)
+    # [{"title", "payload"}, ...] in the order they were numbered
+    choices: Mapped[list[dict[str, str]]] = mapped_column(JSON)
+    offered_at: Mapped[datetime] = mapped_column(UtcDateTime())

@@ -1,6 +1,7 @@
 """What chat channels read and write in the outbox beside queueing (`storage.outbox.enqueue`).
 
-clear_unreachable   the recipient wrote to us again: the channel reaches them once more
+clear_unreachable   the recipient wrote to us again: the channel reaches them once more (but
+                    for what they withdrew themselves, an SMS STOP: only START lifts that)
 button_payload      a pressed button's payload, from the outbox row its message was sent
                     from: a channel whose buttons carry only a short key (Telegram's
                     callback data holds 64 bytes) keeps the payload server-side this way
@@ -11,13 +12,16 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.outbox import WITHDRAWN_BY_RESIDENT
 from storage.outbox_models import OutboxMessage, UnreachableRecipient
 
 
 async def clear_unreachable(session: AsyncSession, channel: str, recipient: str) -> None:
     await session.execute(
         sa.delete(UnreachableRecipient).where(
-            UnreachableRecipient.channel == channel, UnreachableRecipient.recipient == recipient
+            UnreachableRecipient.channel == channel,
+            UnreachableRecipient.recipient == recipient,
+            UnreachableRecipient.reason != WITHDRAWN_BY_RESIDENT,
         )
     )
 

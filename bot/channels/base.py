@@ -37,6 +37,9 @@ class Rendered:
     text: str
     buttons: tuple[Button, ...] = ()
     image: str | None = None
+    # What an SMS costs, as the SMS channel measured it: segments, and `gsm7` or `ucs2`.
+    sms_segments: int | None = None
+    sms_encoding: str | None = None
 
 
 class Channel(Protocol):

@@ -72,6 +72,8 @@ def _row(
         language=language,
         buttons=[(button.title, button.payload) for button in part.buttons],
         image=part.image,
+        sms_segments=part.sms_segments,
+        sms_encoding=part.sms_encoding,
     )
 
 

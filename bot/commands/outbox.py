@@ -31,7 +31,9 @@ def send_command(ctx: click.Context, until_empty: bool) -> None:
     async def work(sessions: async_sessionmaker[AsyncSession]) -> int:
         senders = build_senders(settings)
         if not senders:
-            raise click.ClickException("no channel is configured to send on (telegram.token)")
+            raise click.ClickException(
+                "no channel is configured to send on (telegram.token, sms.twilio)"
+            )
         dispatcher = build_dispatcher(sessions, settings, SystemClock(), senders)
         try:
             return await dispatcher.run_until_idle(wait_for_retries=until_empty)

@@ -17,7 +17,6 @@ from storage.bindings import (
     create_link_token,
     issue_activation_code,
     redeem_link_token,
-    taxpayer_by_phone,
     unbind,
     verify_with_activation_code,
 )
@@ -131,13 +130,32 @@ async def test_unbind_forgets_the_chat(session: AsyncSession) -> None:
     assert await unbind(session, "rest", "web-1", NOW) is None
 
 
-async def test_taxpayer_by_phone_needs_exactly_one_holder(session: AsyncSession) -> None:
+async def test_an_sms_number_identifies_only_the_one_taxpayer_whose_records_hold_it(
+    session: AsyncSession,
+) -> None:
     taxpayer_id = await add_taxpayer(session, "T-0001", phone="+48601000001")
     await add_taxpayer(session, "T-0002", pesel=OTHER_PESEL, phone="+48601000002")
     await add_taxpayer(session, "T-0003", pesel=None, nip=NIP, phone="+48601000002")
-    assert await taxpayer_by_phone(session, "+48601000001") == taxpayer_id
-    assert await taxpayer_by_phone(session, "+48601000002") is None
-    assert await taxpayer_by_phone(session, "+48601000009") is None
+    assert await bound_taxpayer(session, "sms", "+48601000001") == taxpayer_id
+    # A family's shared number, and a number the city does not hold: nobody.
+    assert await bound_taxpayer(session, "sms", "+48601000002") is None
+    assert await bound_taxpayer(session, "sms", "+48601000009") is None
+    # The phone of the records is not a chat binding on another channel.
+    assert await bound_taxpayer(session, "rest", "+48601000001") is None
+
+
+async def test_a_shared_number_verified_with_a_code_is_bound_to_that_one_taxpayer(
+    session: AsyncSession,
+) -> None:
+    await add_taxpayer(session, "T-0002", pesel=OTHER_PESEL, phone="+48601000002")
+    third = await add_taxpayer(session, "T-0003", pesel=None, nip=NIP, phone="+48601000002")
+    code = await issue_activation_code(session, "T-0003", NOW)
+    outcome = await verify_with_activation_code(session, NIP, code, "sms", "+48601000002", NOW)
+    assert outcome == VerifyOutcome(VerifyStatus.VERIFIED, third)
+    assert await bound_taxpayer(session, "sms", "+48601000002") == third
+    summary = await bindings.bound_taxpayer_summary(session, "sms", "+48601000002")
+    assert summary is not None
+    assert summary.id == third
 
 
 # --- activation codes ----------------------------------------------------------------------------
