@@ -39,7 +39,7 @@ TOKEN = "7000001:bench-token"
 CHAT_BASE = 10_000_000
 
 
-def _serve_peer(port_queue: Any, stats_queue: Any, stop: Any) -> None:
+def _serve_peer(port_queue: Any, stats_queue: Any, report: Any, stop: Any) -> None:
     async def main() -> None:
         peer = TelegramPeer(TOKEN)
         runner = web.AppRunner(peer.app(), access_log=None)
@@ -49,9 +49,10 @@ def _serve_peer(port_queue: Any, stats_queue: Any, stop: Any) -> None:
         port_queue.put(runner.addresses[0][1])
         while not stop.is_set():
             await asyncio.sleep(0.2)
-            if not stats_queue.empty():
-                continue
-        stats_queue.put([at for method, _, at in peer.requests if method == "sendMessage"])
+            if report.is_set():
+                # Only when asked: a child cannot exit while its queue holds what no one reads.
+                report.clear()
+                stats_queue.put([at for method, _, at in peer.requests if method == "sendMessage"])
         await runner.cleanup()
 
     asyncio.run(main())
@@ -60,14 +61,17 @@ def _serve_peer(port_queue: Any, stats_queue: Any, stop: Any) -> None:
 class PeerProcess:
     def __enter__(self) -> PeerProcess:
         context = multiprocessing.get_context("spawn")
-        ports, self.stats, self.stop = context.Queue(), context.Queue(), context.Event()
-        self.process = context.Process(target=_serve_peer, args=(ports, self.stats, self.stop))
+        ports, self.stats = context.Queue(), context.Queue()
+        self.report, self.stop = context.Event(), context.Event()
+        self.process = context.Process(
+            target=_serve_peer, args=(ports, self.stats, self.report, self.stop)
+        )
         self.process.start()
         self.base_url = f"http://127.0.0.1:{ports.get(timeout=30)}"
         return self
 
     def send_times(self) -> list[float]:
-        self.stop.set()
+        self.report.set()
         times: list[float] = self.stats.get(timeout=60)
         return times
 
@@ -87,8 +91,7 @@ async def _queue(url: str, count: int, prefix: str) -> Any:
         for n in range(count)
     ]
     async with sessions() as session:
-        for start in range(0, count, 5000):
-            await enqueue(session, messages[start : start + 5000], now)
+        await enqueue(session, messages, now)
         await session.commit()
     return engine, sessions
 
