@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import multiprocessing
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -136,15 +137,15 @@ async def _raw_loop(base_url: str, count: int, concurrency: int) -> float:
 
 
 class RecordingLimiter(SlidingWindowLimiter):
-    """The limiter under test, noting when each send was let through."""
+    """The limiter under test, noting when it let each send through (the time it counts)."""
 
     def __init__(self, rate: float) -> None:
         super().__init__(rate)
         self.let_through: list[float] = []
 
-    async def acquire(self) -> None:
-        await super().acquire()
-        self.let_through.append(time.monotonic())
+    async def acquire(self, then: Callable[[], Awaitable[None]] | None = None) -> None:
+        await super().acquire(then)
+        self.let_through.append(self._sent[-1])
 
 
 def _per_second(times: list[float]) -> list[int]:

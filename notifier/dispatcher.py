@@ -58,13 +58,13 @@ class ChannelLimits:
     per_recipient: KeyedLimiter | None = None
 
     async def acquire(self, recipient: str) -> None:
-        if self.per_recipient is not None:
-            await self.per_recipient.acquire(recipient)
-        if self.overall is not None:
-            await self.overall.acquire()
-            if self.per_recipient is not None:
-                # The chat's send goes now, not when its own window allowed it.
-                self.per_recipient.restamp(recipient)
+        if self.per_recipient is None:
+            if self.overall is not None:
+                await self.overall.acquire()
+            return
+        # The chat's turn is held while the overall limit is waited for, and its send counted
+        # from when both let it through: two sends to one chat never pass within a window.
+        await self.per_recipient.acquire(recipient, self.overall.acquire if self.overall else None)
 
 
 def default_owner() -> str:
