@@ -112,14 +112,8 @@ async def claim_conversation(
     cannot both win; a sender's first message inserts the row already claimed. The stored
     taxpayer id is refreshed from the binding on the way, and returned as `taxpayer_id`.
     """
-    params = {
-        "p_channel": channel,
-        "p_sender_id": sender_id,
-        "p_owner": owner,
-        "p_now": now,
-        "p_expires": now + lease,
-    }
-    row = (await session.execute(_claim_statement(), params)).one_or_none()
+    params = {"p_sender_id": sender_id, "p_owner": owner, "p_now": now, "p_expires": now + lease}
+    row = (await session.execute(_claim_statement(channel), params)).one_or_none()
     if row is None:
         row = (
             await session.execute(
@@ -149,20 +143,20 @@ async def claim_conversation(
 _conversations = Conversation.metadata.tables[Conversation.__tablename__]
 
 
-def _bound_taxpayer() -> Any:
-    """The binding of the statement's own sender (`p_channel`, `p_sender_id`), as a subquery."""
-    channel: Any = bindparam("p_channel")
+def _bound_taxpayer(channel: str) -> Any:
+    """The binding of the statement's sender (`p_sender_id`) on `channel`, as a subquery; one
+    statement per channel, since how a sender is bound depends on the channel."""
     sender_id: Any = bindparam("p_sender_id")
     return bound_taxpayer_query(channel, sender_id)
 
 
 @cache
-def _claim_statement() -> Update:
+def _claim_statement(channel: str) -> Update:
     t = _conversations.c
     return (
         update(_conversations)
         .where(
-            t.channel == bindparam("p_channel"),
+            t.channel == channel,
             t.sender_id == bindparam("p_sender_id"),
             or_(
                 t.lease_owner.is_(None),
@@ -173,14 +167,14 @@ def _claim_statement() -> Update:
         .values(
             lease_owner=bindparam("p_owner"),
             lease_expires_at=bindparam("p_expires"),
-            taxpayer_id=_bound_taxpayer(),
+            taxpayer_id=_bound_taxpayer(channel),
         )
         .returning(t.id, t.language, t.state, t.version, t.taxpayer_id)
     )
 
 
 @cache
-def _save_statement(*, leased: bool, at: bool) -> Update:
+def _save_statement(channel: str, *, leased: bool, at: bool) -> Update:
     """Save and release in one: only from the loaded version (and while the lease holds)."""
     t = _conversations.c
     held = t.version == bindparam("p_version")
@@ -188,13 +182,13 @@ def _save_statement(*, leased: bool, at: bool) -> Update:
         held &= t.lease_owner == bindparam("p_owner")
     return (
         update(_conversations)
-        .where(t.channel == bindparam("p_channel"), t.sender_id == bindparam("p_sender_id"), held)
+        .where(t.channel == channel, t.sender_id == bindparam("p_sender_id"), held)
         .values(
             language=bindparam("p_language"),
             state=bindparam("p_state"),
             version=bindparam("p_new_version"),
             # The stored taxpayer id mirrors the binding; the engine's copy is not trusted.
-            taxpayer_id=_bound_taxpayer(),
+            taxpayer_id=_bound_taxpayer(channel),
             updated_at=bindparam("p_updated_at") if at else func.now(),
             lease_owner=None,
             lease_expires_at=None,
@@ -263,7 +257,6 @@ async def save_conversation(
         )
     else:
         params = {
-            "p_channel": state.channel,
             "p_sender_id": state.sender_id,
             "p_version": state.version,
             "p_owner": state.lease_owner,
@@ -272,7 +265,8 @@ async def save_conversation(
             "p_new_version": state.version + 1,
             "p_updated_at": now,
         }
-        statement = _save_statement(leased=state.lease_owner is not None, at=now is not None)
+        leased = state.lease_owner is not None
+        statement = _save_statement(state.channel, leased=leased, at=now is not None)
         saved = await session.scalar(statement, params)
     if saved is None:
         raise ConversationConflict(f"{state.channel} conversation saved by another process")
