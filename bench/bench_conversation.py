@@ -51,7 +51,7 @@ import actions.balance
 import bot.dialogue.engine
 from actions import services
 from bench.city import DATA, GMINA, ensure_city, store_env
-from bench.common import latency_summary_ms, write_results
+from bench.common import RESULTS, latency_summary_ms, write_results
 from bot.channels.conversation import understanding
 from bot.channels.rest import WEBHOOK_PATH
 from bot.dialogue import DialogueEngine, InboundMessage
@@ -646,7 +646,30 @@ async def run(args: argparse.Namespace) -> None:
         results["profile"] = {"store": engine_name, **await profile_server(url, refs, tokens)}
         results["bottleneck"] = bottleneck(results, engine_name)
         print(f"  {results['bottleneck']}", flush=True)
+    results["previous"] = previous_summary()
     write_results("conversation", results)
+
+
+def previous_summary() -> dict[str, Any] | None:
+    """The figures this run replaces (the committed results), kept beside the new ones."""
+    path = RESULTS / "conversation.json"
+    if not path.exists():
+        return None
+    earlier = json.loads(path.read_text(encoding="utf-8"))
+    return {
+        "measured_at": earlier.get("measured_at"),
+        "git_revision": earlier.get("git_revision"),
+        "load_avg_at_start": earlier.get("machine", {}).get("load_avg_at_start"),
+        "summary": earlier.get("summary"),
+        "turns_per_second_by_server": {
+            engine: {
+                mode: figures["turns_per_second"]
+                for mode, figures in earlier.get(engine, {}).items()
+                if isinstance(figures, dict) and "turns_per_second" in figures
+            }
+            for engine in earlier.get("summary") or {}
+        },
+    }
 
 
 def main() -> None:

@@ -6,10 +6,12 @@ within the provider's limits, and records what became of it.
     → record outcomes (another short transaction): sent, or a retry with exponential backoff and
       jitter, or a permanent or technical failure; a recipient who blocked us is marked unreachable
 
-No database transaction is open while a provider is called. Several processes may dispatch from
-one PostgreSQL store (claims skip each other's locked rows); on SQLite one process dispatches at a
-time, under a lease in the store. `wake()` starts a round at once, so a chat reply queued now does
-not wait for the next poll.
+Rounds overlap: while one batch is in flight the next is claimed and the one before is
+recorded, so the provider never waits on the store (`run_until_idle`, `run_forever`; `run_once`
+is one round alone). No database transaction is open while a provider is called. Several
+processes may dispatch from one PostgreSQL store (claims skip each other's locked rows); on
+SQLite one process dispatches at a time, under a lease in the store. `wake()` starts a round at
+once, so a chat reply queued now does not wait for the next poll.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import random
 import socket
 import uuid
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -56,13 +58,13 @@ class ChannelLimits:
     per_recipient: KeyedLimiter | None = None
 
     async def acquire(self, recipient: str) -> None:
-        if self.per_recipient is not None:
-            await self.per_recipient.acquire(recipient)
-        if self.overall is not None:
-            await self.overall.acquire()
-            if self.per_recipient is not None:
-                # The chat's send goes now, not when its own window allowed it.
-                self.per_recipient.restamp(recipient)
+        if self.per_recipient is None:
+            if self.overall is not None:
+                await self.overall.acquire()
+            return
+        # The chat's turn is held while the overall limit is waited for, and its send counted
+        # from when both let it through: two sends to one chat never pass within a window.
+        await self.per_recipient.acquire(recipient, self.overall.acquire if self.overall else None)
 
 
 def default_owner() -> str:
@@ -80,6 +82,7 @@ class Dispatcher:
         limits: Mapping[str, ChannelLimits] | None = None,
         owner: str | None = None,
         jitter: Callable[[], float] = random.random,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.sessions = sessions
         self.senders = dict(senders)
@@ -88,6 +91,8 @@ class Dispatcher:
         self.limits = dict(limits or {})
         self.owner = owner or default_owner()
         self._jitter = jitter
+        # Waits for a backoff or a poll, in the clock's seconds (a test's clock may run fast).
+        self._sleep = sleep
         self._wake = asyncio.Event()
         self._in_flight = asyncio.Semaphore(settings.concurrency)
 
@@ -101,22 +106,9 @@ class Dispatcher:
 
     async def run_once(self) -> int:
         """Claim one batch, send it and record it; returns how many messages it handled."""
-        if not self.senders:
-            return 0
-        async with self.sessions() as session:
-            if not await self._may_dispatch(session):
-                return 0
-            now = self.clock.now()
-            batch = await claim_due(
-                session, sorted(self.senders), now, self.lease, self.settings.batch_size
-            )
-        if not batch:
-            return 0
-        outcomes = await asyncio.gather(*(self._deliver(message) for message in batch))
-        async with self.sessions() as session:
-            await record_outcomes(session, outcomes, self.clock.now())
-            await session.commit()
-        log.debug("outbox: a round of %s: %s", len(batch), Counter(o.status for o in outcomes))
+        batch = await self._claim()
+        if batch:
+            await self._record(await self._send(batch))
         return len(batch)
 
     async def run_until_idle(self, *, wait_for_retries: bool = False) -> int:
@@ -124,36 +116,88 @@ class Dispatcher:
         nothing is pending at all. Returns how many messages were handled."""
         handled = 0
         while True:
-            count = await self.run_once()
-            handled += count
-            if count:
-                continue
+            handled += await self._drain()
             if not wait_for_retries:
                 return handled
             delay = await self._until_next_due()
             if delay is None:
                 return handled
-            await asyncio.sleep(delay)
+            await self._sleep(delay)
 
     async def run_forever(self, stop: asyncio.Event) -> None:
-        """The loop `gmina run` keeps going: a round whenever woken or something falls due."""
+        """The loop `gmina run` keeps going: rounds whenever woken or something falls due."""
         failures = 0
         while not stop.is_set():
             try:
-                count = await self.run_once()
+                await self._drain(stop)
                 failures = 0
+                delay = await self._until_next_due()
             except Exception:
                 # The store is down or busy: the messages stay queued; try again shortly.
                 failures += 1
                 log.warning("outbox: a dispatch round failed; retrying", exc_info=True)
-                count = 0
-                await _wait_either(stop, self._wake, min(60.0, 2.0**failures))
+                await self._wait(stop, min(60.0, 2.0**failures))
                 continue
-            if count:
-                continue
-            delay = await self._until_next_due()
             idle = self.settings.idle_poll_seconds
-            await _wait_either(stop, self._wake, idle if delay is None else min(delay, idle))
+            await self._wait(stop, idle if delay is None else min(delay, idle))
+
+    async def _drain(self, stop: asyncio.Event | None = None) -> int:
+        """Rounds until a claim finds nothing due, each batch claimed while the one before is
+        in flight and recorded when it lands. A batch's chats are not claimed again before its
+        outcomes are written (their rows are `sending`), so each chat stays in order."""
+        handled = 0
+        flying: asyncio.Task[list[Outcome]] | None = None
+        try:
+            while True:
+                batch = [] if stop is not None and stop.is_set() else await self._claim()
+                handled += len(batch)
+                landed, flying = flying, asyncio.ensure_future(self._send(batch)) if batch else None
+                if landed is not None:
+                    await self._record(await landed)
+                elif not batch:
+                    return handled
+        finally:
+            # A claim or a record failed: what is in flight still lands and is written if the
+            # store lets us (else its rows go out again once their lease ends).
+            if flying is not None:
+                await self._record(await flying)
+
+    async def _claim(self) -> list[Claimed]:
+        if not self.senders:
+            return []
+        async with self.sessions() as session:
+            if not await self._may_dispatch(session):
+                return []
+            return await claim_due(
+                session,
+                sorted(self.senders),
+                self.clock.now(),
+                self.lease,
+                self.settings.batch_size,
+            )
+
+    async def _send(self, batch: list[Claimed]) -> list[Outcome]:
+        return await asyncio.gather(*(self._deliver(message) for message in batch))
+
+    async def _record(self, outcomes: list[Outcome]) -> None:
+        async with self.sessions() as session:
+            await record_outcomes(session, outcomes, self.clock.now())
+            await session.commit()
+        log.debug("outbox: a round of %s: %s", len(outcomes), Counter(o.status for o in outcomes))
+
+    async def _wait(self, stop: asyncio.Event, seconds: float) -> None:
+        """Sleep up to `seconds`, less when stopped or woken; a wake is consumed."""
+        waiters = [
+            asyncio.ensure_future(stop.wait()),
+            asyncio.ensure_future(self._wake.wait()),
+            asyncio.ensure_future(self._sleep(seconds)),
+        ]
+        try:
+            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+            self._wake.clear()
 
     async def _may_dispatch(self, session: AsyncSession) -> bool:
         if not has_one_writer(session):
@@ -212,14 +256,3 @@ class Dispatcher:
             error = f"gave up after {message.attempts} attempts: {reason}"
             return Outcome(message.id, Status.TECHNICAL_FAILURE, error=error)
         return Outcome(message.id, Status.TEMPORARY_FAILURE, error=reason, retry_at=retry_at)
-
-
-async def _wait_either(stop: asyncio.Event, wake: asyncio.Event, seconds: float) -> None:
-    """Sleep up to `seconds`, less when stopped or woken; a wake is consumed."""
-    waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(wake.wait())]
-    try:
-        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for waiter in waiters:
-            waiter.cancel()
-        wake.clear()

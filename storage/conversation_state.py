@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
-from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy import Update, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kernel.clock import WARSAW
@@ -111,25 +112,8 @@ async def claim_conversation(
     cannot both win; a sender's first message inserts the row already claimed. The stored
     taxpayer id is refreshed from the binding on the way, and returned as `taxpayer_id`.
     """
-    binding = bound_taxpayer_query(channel, sender_id)
-    claim = {"lease_owner": owner, "lease_expires_at": now + lease, "taxpayer_id": binding}
-    row = (
-        await session.execute(
-            update(Conversation)
-            .where(
-                Conversation.channel == channel,
-                Conversation.sender_id == sender_id,
-                or_(
-                    Conversation.lease_owner.is_(None),
-                    Conversation.lease_owner == owner,
-                    Conversation.lease_expires_at <= now,
-                ),
-            )
-            .values(**claim)
-            .returning(*_STATE_COLUMNS)
-            .execution_options(synchronize_session=False)
-        )
-    ).one_or_none()
+    params = {"p_sender_id": sender_id, "p_owner": owner, "p_now": now, "p_expires": now + lease}
+    row = (await session.execute(_claim_statement(channel), params)).one_or_none()
     if row is None:
         row = (
             await session.execute(
@@ -141,7 +125,9 @@ async def claim_conversation(
                     state={},
                     version=0,
                     updated_at=now,
-                    **claim,
+                    lease_owner=owner,
+                    lease_expires_at=now + lease,
+                    taxpayer_id=bound_taxpayer_query(channel, sender_id),
                 )
                 .on_conflict_do_nothing()
                 .returning(*_STATE_COLUMNS)
@@ -150,6 +136,65 @@ async def claim_conversation(
     if row is None:
         return None
     return _state(channel, sender_id, row, lease_owner=owner)
+
+
+# The statements of every turn, made once: a statement built per call costs more of the turn's
+# CPU (SQLAlchemy's coercions and cache key) than the database spends on it. Core, on the table.
+_conversations = Conversation.metadata.tables[Conversation.__tablename__]
+
+
+def _bound_taxpayer(channel: str) -> Any:
+    """The binding of the statement's sender (`p_sender_id`) on `channel`, as a subquery; one
+    statement per channel, since how a sender is bound depends on the channel."""
+    sender_id: Any = bindparam("p_sender_id")
+    return bound_taxpayer_query(channel, sender_id)
+
+
+@cache
+def _claim_statement(channel: str) -> Update:
+    t = _conversations.c
+    return (
+        update(_conversations)
+        .where(
+            t.channel == channel,
+            t.sender_id == bindparam("p_sender_id"),
+            or_(
+                t.lease_owner.is_(None),
+                t.lease_owner == bindparam("p_owner"),
+                t.lease_expires_at <= bindparam("p_now"),
+            ),
+        )
+        .values(
+            lease_owner=bindparam("p_owner"),
+            lease_expires_at=bindparam("p_expires"),
+            taxpayer_id=_bound_taxpayer(channel),
+        )
+        .returning(t.id, t.language, t.state, t.version, t.taxpayer_id)
+    )
+
+
+@cache
+def _save_statement(channel: str, *, leased: bool, at: bool) -> Update:
+    """Save and release in one: only from the loaded version (and while the lease holds)."""
+    t = _conversations.c
+    held = t.version == bindparam("p_version")
+    if leased:
+        held &= t.lease_owner == bindparam("p_owner")
+    return (
+        update(_conversations)
+        .where(t.channel == channel, t.sender_id == bindparam("p_sender_id"), held)
+        .values(
+            language=bindparam("p_language"),
+            state=bindparam("p_state"),
+            version=bindparam("p_new_version"),
+            # The stored taxpayer id mirrors the binding; the engine's copy is not trusted.
+            taxpayer_id=_bound_taxpayer(channel),
+            updated_at=bindparam("p_updated_at") if at else func.now(),
+            lease_owner=None,
+            lease_expires_at=None,
+        )
+        .returning(t.id)
+    )
 
 
 async def release_conversation(session: AsyncSession, state: ConversationState) -> None:
@@ -194,40 +239,35 @@ async def save_conversation(
     records a provider's message with its replies (kept for ANSWERED_MESSAGE_TTL). Raises
     `ConversationConflict` otherwise. `now` defaults to the database's clock.
     """
-    updated_at: Any = now if now is not None else func.now()
-    # The stored taxpayer id mirrors the binding; the engine's copy in `state` is not trusted.
-    binding = bound_taxpayer_query(state.channel, state.sender_id)
-    values = {
-        "language": state.language,
-        "state": state.state,
-        "version": state.version + 1,
-        "taxpayer_id": binding,
-        "updated_at": updated_at,
-        "lease_owner": None,
-        "lease_expires_at": None,
-    }
     if state.is_new and state.id is None:
         saved = await session.scalar(
             insert_on_conflict(session, Conversation)
-            .values(channel=state.channel, sender_id=state.sender_id, **values)
+            .values(
+                channel=state.channel,
+                sender_id=state.sender_id,
+                language=state.language,
+                state=state.state,
+                version=state.version + 1,
+                # The stored taxpayer id mirrors the binding; the engine's copy is not trusted.
+                taxpayer_id=bound_taxpayer_query(state.channel, state.sender_id),
+                updated_at=now if now is not None else func.now(),
+            )
             .on_conflict_do_nothing()
             .returning(Conversation.id)
         )
     else:
-        held = Conversation.version == state.version
-        if state.lease_owner is not None:
-            held &= Conversation.lease_owner == state.lease_owner
-        saved = await session.scalar(
-            update(Conversation)
-            .where(
-                Conversation.channel == state.channel,
-                Conversation.sender_id == state.sender_id,
-                held,
-            )
-            .values(**values)
-            .returning(Conversation.id)
-            .execution_options(synchronize_session=False)
-        )
+        params = {
+            "p_sender_id": state.sender_id,
+            "p_version": state.version,
+            "p_owner": state.lease_owner,
+            "p_language": state.language,
+            "p_state": state.state,
+            "p_new_version": state.version + 1,
+            "p_updated_at": now,
+        }
+        leased = state.lease_owner is not None
+        statement = _save_statement(state.channel, leased=leased, at=now is not None)
+        saved = await session.scalar(statement, params)
     if saved is None:
         raise ConversationConflict(f"{state.channel} conversation saved by another process")
     if answered is not None:

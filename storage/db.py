@@ -80,6 +80,9 @@ def create_engine(url: str, *, echo: bool = False, pool_size: int = 10) -> Async
         # dialogue engine reads its conversation again when that happens. Recycling stays ahead
         # of idle timeouts in firewalls and poolers.
         options.update(pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800)
+        # No JIT: it compiles a query whose estimate passes `jit_above_cost` (the outbox's claim
+        # over a long queue) in ~10 ms, to run it in 4; every statement here is short.
+        options["connect_args"] = {"options": "-c jit=off"}
     engine = create_async_engine(target, **options)
     if target.get_backend_name() == "sqlite":
         install_sqlite_pragmas(engine.sync_engine)

@@ -14,7 +14,7 @@ is claimed again: such a message may go out twice, never zero times.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -29,7 +29,9 @@ from storage.outbox_models import (
     ReachabilityChange,
     UnreachableRecipient,
 )
-from storage.sql import insert_on_conflict, skip_locked
+from storage.sql import analyze_after_load, insert_on_conflict, skip_locked, update_each
+
+_outbox = OutboxMessage.metadata.tables[OutboxMessage.__tablename__]
 
 
 class Status(enum.StrEnum):
@@ -178,7 +180,10 @@ async def enqueue(session: AsyncSession, messages: Iterable[NewMessage], now: da
         .returning(OutboxMessage.id)
     )
     result = await session.execute(statement, rows)
-    return len(result.all())
+    added = len(result.all())
+    # A freshly filled queue with no statistics would be claimed by scanning all of it.
+    await analyze_after_load(await session.connection(), _outbox, added)
+    return added
 
 
 def _pending(column: Any) -> Any:
@@ -197,18 +202,24 @@ async def claim_due(
     """Take up to `limit` due messages on `channels` and mark them `sending` until now + lease,
     committing at once. A chat's message waits while an earlier one to that chat is pending."""
     row = OutboxMessage
-    # Each chat's oldest pending message: only it may go. One pass over the pending rows (the
-    # partial index covers it), whatever the planner knows of the table.
-    heads = (
-        sa.select(sa.func.min(row.id).label("id"))
-        .where(row.channel.in_(channels), _pending(row.status))
-        .group_by(row.channel, row.recipient)
-        .subquery("heads")
+    earlier = sa.orm.aliased(OutboxMessage, name="earlier")
+    # The oldest pending message of the row's chat: only it may go. A correlated subquery, looked
+    # up in the chat's index for each candidate only, so the scan of due rows in the order of
+    # `ix_outbox_due` stops at `limit` however many are queued.
+    head = (
+        sa.select(sa.func.min(earlier.id))
+        .where(
+            earlier.channel == row.channel,
+            earlier.recipient == row.recipient,
+            _pending(earlier.status),
+        )
+        .scalar_subquery()
     )
     due = (
         sa.select(row.id)
-        .join(heads, heads.c.id == row.id)
         .where(
+            _pending(row.status),
+            row.channel.in_(channels),
             sa.or_(
                 sa.and_(
                     row.status.in_((Status.CREATED, Status.TEMPORARY_FAILURE)),
@@ -216,8 +227,9 @@ async def claim_due(
                 ),
                 sa.and_(row.status == Status.SENDING, row.lease_until < now),
             ),
+            row.id == head,
         )
-        .order_by(row.priority, row.not_before, row.id)
+        .order_by(row.priority, row.not_before)
         .limit(limit)
     )
     due = skip_locked(due, session, of=row)
@@ -251,38 +263,46 @@ async def claim_due(
 
 async def record_outcomes(session: AsyncSession, outcomes: Sequence[Outcome], now: datetime) -> int:
     """Write what the providers answered, each only from `sending` (a row another dispatcher took
-    over meanwhile keeps its newer state). Returns how many rows changed; the caller commits."""
-    changed = 0
+    over meanwhile keeps its newer state), in one statement. Returns how many rows changed; the
+    caller commits."""
     row = OutboxMessage
-    for status in Status:
-        batch = [outcome for outcome in outcomes if outcome.status == status]
-        if not batch:
-            continue
-        values = [
-            {
-                "b_id": outcome.id,
-                "b_provider_id": outcome.provider_id,
-                "b_error": (outcome.error or "")[:ERROR_LENGTH] or None,
-                "b_not_before": outcome.retry_at or now,
-            }
-            for outcome in batch
-        ]
-        statement = (
+    values = [
+        {
+            "id": outcome.id,
+            "status": str(outcome.status),
+            "provider_id": outcome.provider_id,
+            "error": (outcome.error or "")[:ERROR_LENGTH] or None,
+            "not_before": outcome.retry_at or now,
+        }
+        for outcome in outcomes
+    ]
+    types = {
+        "id": row.id.type,
+        "status": row.status.type,
+        "provider_id": row.provider_id.type,
+        "error": row.error.type,
+        "not_before": row.not_before.type,
+    }
+
+    def statement(each: Mapping[str, Any]) -> sa.Update:
+        # Not IN (…): SQLite's executemany takes no list parameter.
+        delivered = sa.or_(each["status"] == Status.SENT, each["status"] == Status.DELIVERED)
+        return (
             sa.update(row)
-            .where(row.id == sa.bindparam("b_id"), row.status == Status.SENDING)
+            .where(row.id == each["id"], row.status == Status.SENDING)
             .values(
-                status=status,
-                provider_id=sa.func.coalesce(sa.bindparam("b_provider_id"), row.provider_id),
-                error=sa.bindparam("b_error"),
-                not_before=sa.bindparam("b_not_before"),
+                status=each["status"],
+                provider_id=sa.func.coalesce(each["provider_id"], row.provider_id),
+                error=each["error"],
+                not_before=each["not_before"],
                 lease_until=None,
                 updated_at=now,
-                sent_at=now if status in (Status.SENT, Status.DELIVERED) else row.sent_at,
+                sent_at=sa.case((delivered, now), else_=row.sent_at),
             )
             .execution_options(synchronize_session=False)
         )
-        connection = await session.connection()
-        changed += (await connection.execute(statement, values)).rowcount
+
+    changed = await update_each(await session.connection(), values, types, statement)
     unreachable = {outcome.unreachable for outcome in outcomes if outcome.unreachable}
     for channel, recipient in unreachable:
         await mark_unreachable(session, channel, recipient, "the provider refused it", now)

@@ -3,8 +3,8 @@
 Every other storage module writes engine-neutral SQLAlchemy and calls these for the rest, so a
 dialect branch appears here and nowhere else. The API: `is_postgresql`, `among` (IN lists),
 `lock_rows` and `lock_name` (row and named locks until the transaction ends), `insert_rows`,
-`update_rows` and `copy_rows` (bulk writes), `insert_on_conflict` and `upsert`, `skip_locked`
-and `has_one_writer` (work queues), `driver_timestamp`, `analyze_after_load`, and
+`update_rows`, `update_each` and `copy_rows` (bulk writes), `insert_on_conflict` and `upsert`,
+`skip_locked` and `has_one_writer` (work queues), `driver_timestamp`, `analyze_after_load`, and
 `store_error_reason` / `is_lock_timeout` for driver errors. Table and column names passed in come
 from our own metadata, never from input.
 """
@@ -13,15 +13,28 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
 import psycopg
-from sqlalchemy import Column, ColumnElement, Select, Table, any_, bindparam, select, text, update
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    Select,
+    Table,
+    Update,
+    any_,
+    bindparam,
+    func,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.types import TypeEngine
 
 from storage.models import UtcDateTime
 
@@ -177,6 +190,35 @@ async def update_rows(
     statement = f"UPDATE {table.name} SET {', '.join(f'{n} = ?' for n in names)} WHERE id = ?"
     for chunk in chunks(rows):
         await connection.exec_driver_sql(statement, [(*row[1:], *added, row[0]) for row in chunk])
+
+
+async def update_each(
+    connection: AsyncConnection,
+    rows: Sequence[Mapping[str, Any]],
+    types: Mapping[str, TypeEngine[Any]],
+    build: Callable[[Mapping[str, ColumnElement[Any]]], Update],
+) -> int:
+    """One UPDATE for many rows, each with values of its own; returns how many rows it changed.
+
+    `build` gets one column per name in `types`, standing for that value of each row, and makes
+    the statement (its WHERE names which row each set of values is for). PostgreSQL: one
+    statement over `unnest` of one array per name, the same query text whatever the number of
+    rows; SQLite: that statement with bound parameters, executemany.
+    """
+    if not rows:
+        return 0
+    if is_postgresql(connection):
+        arrays = [
+            bindparam(None, [row[name] for row in rows], type_=postgresql.ARRAY(type_))
+            for name, type_ in types.items()
+        ]
+        source = func.unnest(*arrays).table_valued(*types).render_derived()
+        statement = build({name: source.c[name] for name in types})
+        return (await connection.execute(statement)).rowcount
+    params = {name: bindparam(f"each_{name}", type_=type_) for name, type_ in types.items()}
+    values = [{f"each_{name}": row[name] for name in types} for row in rows]
+    statement = build(params)
+    return (await connection.execute(statement, values)).rowcount
 
 
 async def analyze_after_load(connection: AsyncConnection, table: Table, written: int) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 import aiohttp
+import orjson
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
 
@@ -75,12 +76,15 @@ class AiohttpRequest(BaseRequest):
 
 
 def _body(request_data: RequestData | None) -> Any:
-    """Form fields as PTB encodes them (JSON values as strings), multipart when files go too."""
+    """A JSON body (the Bot API takes one; a fraction of form-encoding's CPU), multipart with
+    the fields as PTB encodes them (JSON values as strings) when files go too."""
     if request_data is None:
         return None
     files = request_data.multipart_data
     if not files:
-        return request_data.json_parameters
+        return aiohttp.BytesPayload(
+            orjson.dumps(request_data.parameters), content_type="application/json"
+        )
     form = aiohttp.FormData()
     for name, value in request_data.json_parameters.items():
         form.add_field(name, value)
