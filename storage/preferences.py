@@ -13,6 +13,7 @@ Two levels, both kept with their time and source:
 
     delivery_channels   {taxpayer_id: [(channel, address), …]} in the taxpayer's order, only
                         consented, not opted out and not marked unreachable (storage.outbox)
+    address_on_record   the address a channel would use for a taxpayer (a phone, a bound chat)
     record_consent      consent to a channel's address (optionally moved to the front)
     opt_out / opt_in    a category on a channel off or on again; the consent stays
     withdraw_consent    the consent to a channel's addresses withdrawn altogether
@@ -156,6 +157,19 @@ async def delivery_channels(
             addresses = found.setdefault(taxpayer_id, [])
             if all(channel != known for known, _ in addresses):
                 addresses.append((channel, address))
+    return found
+
+
+async def address_on_record(session: AsyncSession, taxpayer_id: int, channel: str) -> str | None:
+    """The taxpayer's oldest address for `channel`: a phone or e-mail address on record, or a
+    chat bound to them; None when they have none."""
+    _check(channel)
+    found: str | None = await session.scalar(
+        sa.select(Contact.value)
+        .where(Contact.taxpayer_id == taxpayer_id, Contact.kind == contact_kind(channel))
+        .order_by(Contact.id)
+        .limit(1)
+    )
     return found
 
 
