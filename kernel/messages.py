@@ -519,7 +519,6 @@ _REMINDERS = [
     N_("reminder_sms_full", "{office}: {total_amount} to pay ({kinds}), due {dates}. Reply PAY."),
     N_("reminder_sms_no_amount", "{office}: a reminder of {kinds}, due {dates}. Reply PAY."),
     N_("reminder_sms_minimal", "{office}: a reminder of a payment. Reply PAY for the details."),
-    N_("reminder_subject", "A reminder of your local taxes and fees"),
     N_("label_pay_button", "Pay"),
 ]
 
