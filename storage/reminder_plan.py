@@ -152,7 +152,7 @@ class Reminded:
 
     on_date: date
     queued_at: datetime
-    obligation_refs: list[str]
+    refs: frozenset[str]
 
 
 async def latest_reminder(
@@ -176,11 +176,9 @@ async def latest_reminder(
     if row is None:
         return None
     ids = [int(value) for value in row.obligation_ids]
-    listed = await session.execute(
-        sa.select(Obligation.id, Obligation.ref).where(Obligation.id.in_(ids))
-    )
-    refs = {obligation_id: ref for obligation_id, ref in listed}
-    return Reminded(row.on_date, row.queued_at, [refs[i] for i in ids if i in refs])
+    # An obligation the finance system has withdrawn since is simply no longer listed.
+    refs = await session.scalars(sa.select(Obligation.ref).where(Obligation.id.in_(ids)))
+    return Reminded(row.on_date, row.queued_at, frozenset(refs))
 
 
 async def mark_planned(session: AsyncSession, day: date, now: datetime) -> None:

@@ -32,6 +32,7 @@ from storage.casework import list_cases
 from tests.actions.conftest import add_bound_resident, make_tracker
 from tests.conftest import Store
 from tests.conversation_helpers import NOW, TAXPAYER_REF, TODAY, add_resident
+from tests.notifier.reminder_helpers import consent, plan
 from tests.resident_helpers import OTHER_PESEL, PESEL
 
 SENDER = "web-0123456789abcdef0123456789abcdef"
@@ -107,44 +108,39 @@ async def test_a_kind_asked_for_is_answered_per_instalment_and_the_slot_reset(
     assert overdue["overdue_amount"] == "30.00"
 
 
-async def test_pay_takes_what_is_due_and_the_reminded_obligation_first(
+async def test_pay_takes_what_is_due_or_the_next_instalments(
     store: Store, configured: Services
 ) -> None:
     taxpayer_id = await add_bound_resident(store)
     statement = await load_statement(make_tracker({"taxpayer_id": taxpayer_id}))
     assert statement is not None
-    due = [row["obligation_ref"] for row in rows_to_pay(statement, None, None)]
+    due = [row["obligation_ref"] for row in rows_to_pay(statement, None)]
     assert due == ["PT-2027-1", "DOG-2027"]
-    reminded = rows_to_pay(statement, "PT-2027-3", None)
-    assert [row["obligation_ref"] for row in reminded] == ["PT-2027-3"]
-    # A reminded obligation since paid: what is due now instead.
-    assert rows_to_pay(statement, "WF-2027-1", None) == rows_to_pay(statement, None, None)
     # The waste fee has nothing due by today: its next instalment, 15 May moved to Monday 17 May.
-    waste = rows_to_pay(statement, None, "waste_fee")
+    waste = rows_to_pay(statement, "waste_fee")
     assert [(row["obligation_ref"], row["effective_due_date"]) for row in waste] == [
         ("WF-2027-2", "2027-05-17")
     ]
 
 
-async def test_pay_gives_transfer_details_and_forgets_the_reminder(
+async def test_pay_answers_the_reminder_with_what_it_listed(
     store: Store, configured: Services, domain: dict[str, Any]
 ) -> None:
     taxpayer_id = await add_bound_resident(store)
+    await consent(store, taxpayer_id, NOW)
+    # A reminder three days after the March instalment's due date (15 March 2027 is a Monday).
+    await plan(store, date(2027, 3, 18), NOW)
     dispatcher = CollectingDispatcher()
-    tracker = make_tracker(
-        {"taxpayer_id": taxpayer_id, "last_reminder_obligation_ref": "WF-2027-2"}
-    )
-    events = await ActionPay().run(dispatcher, tracker, domain)
-    assert events == [SlotSet("last_reminder_obligation_ref", None)]
+    await ActionPay().run(dispatcher, make_tracker({"taxpayer_id": taxpayer_id}), domain)
     assert _said(dispatcher) == [
         {
             "response": "utter_pay_details",
             "recipient": "Urząd Miasta Ruda Śląska",
             "account": "22105012141000000012345678",
-            "title": "T-1001 WF-2027-2",
-            "amount": "150.00",
+            "title": "T-1001 PT-2027-1",
+            "amount": dispatcher.messages[0]["amount"],
         },
-        {"response": "utter_pay_due_note", "due_date": "2027-05-17"},
+        {"response": "utter_pay_overdue_note", "date": "2027-05-10"},
     ]
 
 
