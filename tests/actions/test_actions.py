@@ -20,6 +20,7 @@ from actions.forms import (
 )
 from actions.handoff import last_turns
 from actions.services import Services
+from actions.subscriptions import ActionSubscribe
 from actions.verification import (
     ActionVerifyIdentity,
     parse_activation_code,
@@ -27,11 +28,12 @@ from actions.verification import (
 )
 from payments.titles import TITLE_LENGTH, transfer_titles
 from storage.balances import balance_to_json, taxpayer_balance
-from storage.bindings import bound_taxpayer, issue_activation_code
+from storage.bindings import bound_taxpayer, issue_activation_code, redeem_link_token
 from storage.casework import list_cases
+from storage.preferences import delivery_channels, preference_history, record_consent
 from tests.actions.conftest import add_bound_resident, make_tracker
 from tests.conftest import Store
-from tests.conversation_helpers import NOW, TAXPAYER_REF, TODAY, add_resident
+from tests.conversation_helpers import NOW, TAXPAYER_REF, TODAY, add_resident, link_token
 from tests.notifier.reminder_helpers import consent, plan
 from tests.resident_helpers import OTHER_PESEL, PESEL
 
@@ -293,3 +295,34 @@ def test_transfer_titles_fit_and_never_cut_a_reference() -> None:
     for title, group in titles:
         assert title == " ".join(["T000001", *group])
     assert transfer_titles("T-1001", ["WF-2027-2"]) == [("T-1001 WF-2027-2", ["WF-2027-2"])]
+
+
+async def test_remind_me_on_telegram_binds_the_consent_to_that_chat(
+    store: Store, configured: Services, domain: dict[str, Any]
+) -> None:
+    taxpayer_id = await add_resident(store)
+    token = await link_token(store)
+    async with store.sessions() as session:
+        await record_consent(session, taxpayer_id, "sms", "+48601234567", "import", NOW)
+        await redeem_link_token(session, token, "telegram", "700100", NOW)
+        await session.commit()
+    dispatcher = CollectingDispatcher()
+    tracker = make_tracker(
+        text="przypominaj mi na Telegramie",
+        intent="subscribe_reminders",
+        sender_id="telegram:700100",
+    )
+    await ActionSubscribe().run(dispatcher, tracker, domain)
+    assert _said(dispatcher) == [
+        {"response": "utter_subscribed", "category": "reminders", "channel": "telegram"}
+    ]
+    async with store.sessions() as session:
+        found = await delivery_channels(session, [taxpayer_id], "reminders")
+        history = await preference_history(session, taxpayer_id)
+    assert found[taxpayer_id] == [("telegram", "700100"), ("sms", "+48601234567")]
+    assert (history[-1].change, history[-1].source) == ("order", "chat")
+    consents = [(c.channel, c.address, c.source) for c in history if c.change == "consent"]
+    assert consents == [
+        ("sms", "+48601234567", "import"),
+        ("telegram", "700100", "chat"),
+    ]

@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+import pytest
 import sqlalchemy as sa
 
 from bot.web import init_app
@@ -123,3 +124,13 @@ async def test_after_the_reply_window_pay_means_what_is_due(
     # Everything due by 25 May, the late March instalment and the dog fee with them.
     title = details.split("Tytuł: ")[1].splitlines()[0]
     assert title == f"{TAXPAYER_REF} PT-2027-1 DOG-2027 PT-2027-2 WF-2027-2"
+
+
+@pytest.mark.parametrize("word", ["PLAĆ", "PAY", "1", "СПЛАТИТИ"])
+async def test_every_reply_word_pays_the_reminder(
+    store: Store, aiohttp_client: ClientMaker, word: str
+) -> None:
+    await _reminded_resident(store)
+    chat = await _chat(store, aiohttp_client)
+    (details, *_) = await chat.texts(word)
+    assert f"{TAXPAYER_REF} PT-2027-2 WF-2027-2" in details
