@@ -50,7 +50,7 @@ class DueTaxpayer:
     obligations: list[DueObligation]
 
 
-def _statutory_dates(effective: Collection[date]) -> set[date]:
+def statutory_due_dates(effective: Collection[date]) -> set[date]:
     """Every statutory due date whose working-day shift lands on one of `effective`."""
     return {
         day - timedelta(days=back)
@@ -71,7 +71,7 @@ async def obligations_due_at(
     latest = max(effective)
     # A decision delivered late moves its deadline (OP art. 47 §2): such obligations are
     # taken by the delivery date and their effective date is worked out below.
-    by_date = Obligation.due_date.in_(sorted(_statutory_dates(effective)))
+    by_date = Obligation.due_date.in_(sorted(statutory_due_dates(effective)))
     late_delivery = Obligation.decision_delivered_on.between(
         min(effective) - timedelta(days=_DELIVERY_REACH), latest
     )

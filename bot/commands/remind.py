@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.commands.common import DATE, settings_from, with_store
 from kernel.clock import Clock, SystemClock, today_in_warsaw
+from kernel.errors import ConfigurationError
 from notifier.reminders import DayPlan, Policy, plan_day
 
 
@@ -28,7 +29,10 @@ def plan_command(ctx: click.Context, on: date | None, dry_run: bool) -> None:
     reminder: taxpayer reference, channel, and the obligations it lists."""
     settings = settings_from(ctx)
     clock: Clock = ctx.find_root().obj.get("clock") or SystemClock()
-    policy = Policy.from_settings(settings)
+    try:
+        policy = Policy.from_settings(settings)
+    except ConfigurationError as exc:
+        raise click.ClickException(f"configuration: {exc}") from None
     day = on or today_in_warsaw(clock)
 
     async def work(sessions: async_sessionmaker[AsyncSession]) -> DayPlan:
