@@ -12,8 +12,12 @@ from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
+from click.testing import CliRunner
 
+from bot.cli import main
+from bot.web import init_app
 from kernel.clock import FrozenClock
+from kernel.settings import Settings
 from notifier.reminders import days_to_plan, plan_due_days
 from storage.models import Contact, Obligation, Taxpayer
 from storage.outbox import claim_due, mark_unreachable
@@ -21,7 +25,7 @@ from storage.outbox_models import OutboxMessage
 from storage.preferences import opt_out, record_consent
 from storage.reminder_models import ReminderCoverage
 from tests.conftest import Store
-from tests.conversation_helpers import add_obligation, add_payment
+from tests.conversation_helpers import ClientMaker, add_obligation, add_payment
 from tests.notifier.reminder_helpers import PHONE, consent, plan, policy, refresh_ledger
 from tests.resident_helpers import OTHER_PESEL, add_taxpayer
 
@@ -302,3 +306,39 @@ async def test_a_missed_day_is_planned_on_start_without_what_was_paid_meanwhile(
     ]
     # Started again: nothing more to plan.
     assert await plan_due_days(store.sessions, rules, restarted) == []
+
+
+async def test_the_server_plans_the_day_when_it_starts(
+    store: Store, aiohttp_client: ClientMaker
+) -> None:
+    taxpayer_id = await _taxpayer(store, ("PT-1", date(2027, 9, 15), "100.00"))
+    settings = Settings.model_validate({"database": {"url": store.url}})
+    # 12:00 in Warsaw on 8 September, a week before the instalment.
+    app = init_app(settings, clock=FrozenClock(datetime(2027, 9, 8, 10, 0, tzinfo=UTC)))
+    client = await aiohttp_client(app)
+    await client.close()  # shutdown waits for the run under way
+    async with store.sessions() as session:
+        keys = (await session.scalars(sa.select(OutboxMessage.key))).all()
+    assert keys == [f"reminder:{taxpayer_id}:2027-09-08:sms"]
+
+
+async def test_gmina_remind_plan_lists_then_queues(store: Store) -> None:
+    await _taxpayer(store, ("PT-1", date(2027, 9, 15), "100.00"))
+    env = {"GMINA__DATABASE__URL": store.url}
+    runner = CliRunner()
+
+    async def gmina(*args: str) -> str:
+        invoked = await asyncio.to_thread(
+            runner.invoke, main, ["remind", "plan", "--on", "2027-09-08", *args], env=env,
+            obj={"clock": FrozenClock(NOON)},
+        )  # fmt: skip
+        assert invoked.exit_code == 0, invoked.output
+        return invoked.stdout
+
+    assert await gmina("--dry-run") == (
+        "T-0001\tsms\tPT-1\n1 reminders due on 2027-09-08 (dry run)\n"
+    )
+    assert await _counts(store) == (0, 0)
+    assert await gmina() == "1 reminders queued for 2027-09-08 (0 queued before)\n"
+    assert await gmina() == "0 reminders queued for 2027-09-08 (1 queued before)\n"
+    assert await _counts(store) == (1, 1)
