@@ -49,6 +49,18 @@ async def _taxpayer(store: Store, *dues: tuple[str, date, str], language: str = 
     return taxpayer_id
 
 
+async def _emailed_taxpayer(store: Store) -> int:
+    """A second taxpayer, with an instalment on 15 September 2027 and consent to e-mail."""
+    async with store.sessions() as session:
+        taxpayer_id = await add_taxpayer(session, "T-0002", pesel=OTHER_PESEL)
+        await add_obligation(
+            session, taxpayer_id, "PT-9", "property_tax", date(2027, 9, 15), "9.00"
+        )
+        await record_consent(session, taxpayer_id, "email", EMAIL, "import", NOON)
+        await session.commit()
+    return taxpayer_id
+
+
 async def _reminded_days(store: Store, around: date) -> list[date]:
     days = [around + timedelta(days=n) for n in range(-10, 8)]
     return [day for day in days if (await plan(store, day, NOON, dry_run=True)).reminders]
@@ -199,11 +211,7 @@ async def test_only_the_kinds_the_city_reminds(store: Store) -> None:
 
 async def test_quiet_hours_hold_sms_and_telegram_until_they_end(store: Store) -> None:
     taxpayer_id = await _taxpayer(store, ("PT-1", date(2027, 9, 15), "100.00"))
-    async with store.sessions() as session:
-        other = await add_taxpayer(session, "T-0002", pesel=OTHER_PESEL)
-        await add_obligation(session, other, "PT-9", "property_tax", date(2027, 9, 15), "9.00")
-        await record_consent(session, other, "email", EMAIL, "import", NOON)
-        await session.commit()
+    await _emailed_taxpayer(store)
     # 21:30 in Warsaw (summer time, UTC+2), inside "20:00-08:00".
     evening = datetime(2027, 9, 7, 19, 30, tzinfo=UTC)
     planned = await plan(store, date(2027, 9, 8), evening)
@@ -287,11 +295,7 @@ async def test_a_missed_day_is_planned_on_start_without_what_was_paid_meanwhile(
     store: Store,
 ) -> None:
     paid_since = await _taxpayer(store, ("PT-1", date(2027, 9, 15), "100.00"))
-    async with store.sessions() as session:
-        unpaid = await add_taxpayer(session, "T-0002", pesel=OTHER_PESEL)
-        await add_obligation(session, unpaid, "PT-9", "property_tax", date(2027, 9, 15), "9.00")
-        await record_consent(session, unpaid, "email", EMAIL, "import", NOON)
-        await session.commit()
+    unpaid = await _emailed_taxpayer(store)
     rules = policy(catch_up_days=3)
     # The server planned 7 September, then was down on the 8th, when the -7 reminders fell.
     await plan(store, date(2027, 9, 7), datetime(2027, 9, 7, 7, 0, tzinfo=UTC), rules)
