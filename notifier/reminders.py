@@ -14,6 +14,7 @@ Telegram reminders queued in the quiet hours wait for their end (notifier.quiet_
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -127,19 +128,38 @@ def _full_text(taxpayer: DueTaxpayer, day: date, policy: Policy) -> str:
 
 
 def _sms_text(taxpayer: DueTaxpayer, policy: Policy) -> str:
-    language = taxpayer.language
     obligations = taxpayer.obligations
-    kinds = list(dict.fromkeys(item.kind for item in obligations))
+    total = sum((item.outstanding for item in obligations), Decimal(0))
+    return _sms_words(
+        taxpayer.language,
+        policy.sms_content,
+        policy.office,
+        tuple(dict.fromkeys(item.kind for item in obligations)),
+        tuple(sorted({item.effective_due_date for item in obligations})),
+        # Only `full` shows the amount: the others are the same for many taxpayers.
+        total if policy.sms_content == "full" else None,
+    )
+
+
+@functools.lru_cache(maxsize=4096)
+def _sms_words(
+    language: str,
+    content: str,
+    office: str,
+    kinds: tuple[str, ...],
+    dates: tuple[date, ...],
+    total: Decimal | None,
+) -> str:
     values = {
-        "office": policy.office,
-        "total_amount": sum((item.outstanding for item in obligations), Decimal(0)),
+        "office": office,
+        "total_amount": total,
         "kinds": format_list(
             [render(f"label_kind_{kind}", language) for kind in kinds],
             locale=babel_locale(language),
         ),
-        "dates": sorted({item.effective_due_date for item in obligations}),
+        "dates": list(dates),
     }
-    return render(f"reminder_sms_{policy.sms_content}", language, values)
+    return render(f"reminder_sms_{content}", language, values)
 
 
 def compose(

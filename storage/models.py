@@ -195,7 +195,7 @@ class Obligation(Base):
     decision_ref: Mapped[str] = mapped_column(String(64), default="")
     description: Mapped[str] = mapped_column(Text, default="")
     # OP art. 47 §2: a decision delivered under 14 days before a deadline moves it.
-    decision_delivered_on: Mapped[date | None] = mapped_column(Date)
+    decision_delivered_on: Mapped[date | None] = mapped_column(Date, index=True)
     row_hash: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), server_default=func.now())

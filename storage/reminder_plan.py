@@ -11,6 +11,7 @@ what each queued reminder covered, and which days were planned.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -20,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.ledger import effective_due_date
-from storage.models import Allocation, Obligation, Taxpayer, as_money
+from storage.models import Allocation, Contact, Obligation, Taxpayer, as_money
 from storage.reminder_models import ReminderCoverage, ReminderRun
 from storage.sql import insert_on_conflict
 
@@ -63,8 +64,8 @@ def statutory_due_dates(effective: Collection[date]) -> set[date]:
 async def obligations_due_at(
     session: AsyncSession, effective: Collection[date], kinds: Sequence[str] = ()
 ) -> list[DueTaxpayer]:
-    """Taxpayers (by id) with obligations whose effective due date is in `effective` and whose
-    principal is not all paid; `kinds` narrows the kinds (empty: all)."""
+    """Taxpayers with a consent on record and obligations whose effective due date is in
+    `effective` and whose principal is not all paid; `kinds` narrows the kinds (empty: all)."""
     if not effective:
         return []
     paid = sa.func.coalesce(sa.func.sum(Allocation.principal), 0)
@@ -74,6 +75,12 @@ async def obligations_due_at(
     by_date = Obligation.due_date.in_(sorted(statutory_due_dates(effective)))
     late_delivery = Obligation.decision_delivered_on.between(
         min(effective) - timedelta(days=_DELIVERY_REACH), latest
+    )
+    # Only taxpayers who agreed to notices somewhere: most of a city has not.
+    consented = (
+        sa.select(Contact.id)
+        .where(Contact.taxpayer_id == Obligation.taxpayer_id, Contact.notify_consent.is_(True))
+        .exists()
     )
     query = (
         sa.select(
@@ -90,16 +97,21 @@ async def obligations_due_at(
         )
         .join(Taxpayer, Taxpayer.id == Obligation.taxpayer_id)
         .outerjoin(Allocation, Allocation.obligation_id == Obligation.id)
-        .where(sa.or_(by_date, late_delivery))
+        .where(consented)
         .group_by(Obligation.id, Taxpayer.id)
         .having(Obligation.amount > paid)
-        .order_by(Taxpayer.id, Obligation.due_date, Obligation.id)
     )
     if kinds:
         query = query.where(Obligation.kind.in_(list(kinds)))
+    # Two index searches, not one scan for `by_date OR late_delivery`.
+    rows = {}
+    for condition in (by_date, late_delivery):
+        for row in await session.execute(query.where(condition)):
+            rows[row.id] = row
     found: dict[int, DueTaxpayer] = {}
-    for row in await session.execute(query):
-        due = effective_due_date(row.due_date, row.decision_delivered_on)
+    shifted = functools.lru_cache(maxsize=None)(effective_due_date)
+    for row in sorted(rows.values(), key=lambda r: (r.taxpayer_id, r.due_date, r.id)):
+        due = shifted(row.due_date, row.decision_delivered_on)
         if due not in effective:
             continue
         taxpayer = found.get(row.taxpayer_id)

@@ -1,4 +1,4 @@
-"""reminders: channel order in subscriptions, preference history, reminder coverage and runs
+"""reminders: channel order in subscriptions, preference history, reminder coverage and runs, late deliveries indexed
 
 Revision ID: 0012
 Revises: 0007
@@ -19,6 +19,8 @@ _Id = sa.BigInteger().with_variant(sa.Integer(), 'sqlite')
 
 
 def upgrade() -> None:
+    # The reminder planner finds decisions delivered late (OP art. 47 §2) by this date.
+    op.create_index(op.f('ix_obligations_decision_delivered_on'), 'obligations', ['decision_delivered_on'], unique=False)
     with op.batch_alter_table('subscriptions', schema=None) as batch_op:
         batch_op.add_column(sa.Column('position', sa.SmallInteger(), nullable=True))
     op.create_table('preference_changes',
@@ -57,6 +59,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index(op.f('ix_obligations_decision_delivered_on'), table_name='obligations')
     op.drop_table('reminder_runs')
     op.drop_index('ix_reminder_coverage_taxpayer_at', table_name='reminder_coverage')
     op.drop_table('reminder_coverage')
