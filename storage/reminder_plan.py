@@ -20,17 +20,18 @@ from decimal import Decimal
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.ledger import effective_due_date
+from storage.ledger import DELIVERY_NOTICE, effective_due_date
 from storage.models import Allocation, Contact, Obligation, Taxpayer, as_money
 from storage.reminder_models import ReminderCoverage, ReminderRun
-from storage.sql import insert_on_conflict
+from storage.sql import add_days, insert_on_conflict
 
 # How far back a deadline can lie and still be shifted onto a later day: Saturdays, Sundays and
 # holidays in a row (24–26 December with a weekend is five).
 _LONGEST_SHIFT = 10
-# How long before its effective due date a late-delivered decision can have been delivered
-# (OP art. 47 §2: fourteen days, then days off).
-_DELIVERY_REACH = 14 + _LONGEST_SHIFT
+# OP art. 47 §2: a decision delivered under fourteen days before a deadline moves it to fourteen
+# days after delivery (then past days off), so it was delivered this long before its new date.
+_DELIVERY_NOTICE = DELIVERY_NOTICE.days
+_DELIVERY_REACH = _DELIVERY_NOTICE + _LONGEST_SHIFT
 
 
 @dataclass(frozen=True)
@@ -73,9 +74,11 @@ async def obligations_due_at(
     # A decision delivered late moves its deadline (OP art. 47 §2): such obligations are
     # taken by the delivery date and their effective date is worked out below.
     by_date = Obligation.due_date.in_(sorted(statutory_due_dates(effective)))
-    late_delivery = Obligation.decision_delivered_on.between(
-        min(effective) - timedelta(days=_DELIVERY_REACH), latest
-    )
+    delivered = Obligation.decision_delivered_on
+    late_delivery = delivered.between(
+        min(effective) - timedelta(days=_DELIVERY_REACH),
+        latest - timedelta(days=_DELIVERY_NOTICE),
+    ) & (Obligation.due_date < add_days(session, delivered, _DELIVERY_NOTICE))
     # Only taxpayers who agreed to notices somewhere: most of a city has not.
     consented = (
         sa.select(Contact.id)
@@ -105,8 +108,9 @@ async def obligations_due_at(
         query = query.where(Obligation.kind.in_(list(kinds)))
     # Two index searches, not one scan for `by_date OR late_delivery`.
     rows = {}
+    connection = await session.connection()
     for condition in (by_date, late_delivery):
-        for row in await session.execute(query.where(condition)):
+        for row in await connection.execute(query.where(condition)):
             rows[row.id] = row
     found: dict[int, DueTaxpayer] = {}
     shifted = functools.lru_cache(maxsize=None)(effective_due_date)

@@ -346,3 +346,20 @@ async def test_gmina_remind_plan_lists_then_queues(store: Store) -> None:
     assert await gmina() == "1 reminders queued for 2027-09-08 (0 queued before)\n"
     assert await gmina() == "0 reminders queued for 2027-09-08 (1 queued before)\n"
     assert await _counts(store) == (1, 1)
+
+
+async def test_a_decision_delivered_late_moves_the_reminders_with_its_deadline(
+    store: Store,
+) -> None:
+    # Delivered on 10 September for 15 September: due 14 days after delivery (OP art. 47 §2),
+    # Friday 24 September.
+    await _taxpayer(store, ("PT-1", date(2027, 9, 15), "100.00"))
+    async with store.sessions() as session:
+        await session.execute(sa.update(Obligation).values(decision_delivered_on=date(2027, 9, 10)))
+        await session.commit()
+    effective = date(2027, 9, 24)
+    assert await _reminded_days(store, effective) == [
+        date(2027, 9, 17), date(2027, 9, 23), date(2027, 9, 27),
+    ]  # fmt: skip
+    # Not a week before the statutory date any more.
+    assert (await plan(store, date(2027, 9, 8), NOON, dry_run=True)).reminders == []
