@@ -5,8 +5,8 @@ export's `notify_consent` column): `plan_day` for the busiest day of the year (a
 March instalments), as the daily run does it (query, compose in each taxpayer's language, queue
 with coverage rows, commit), three times from an empty outbox; then the same day planned again
 (every key queued already: nothing added); beside it, the raw SQL scan of the same rows (the
-obligations due at the reminded dates with their unpaid principal) through SQLAlchemy Core with
-no composing and no writes.
+obligations due at the reminded dates, of taxpayers with a consent, with their unpaid principal)
+in plain SQL text, with no composing and no writes.
 
     python -m bench.bench_reminders [--taxpayers N] [--engines sqlite,postgresql] [--day DATE]
 """
@@ -43,6 +43,7 @@ RAW_SCAN = """
 SELECT o.id, o.taxpayer_id, o.amount - COALESCE(SUM(a.principal), 0) AS outstanding
 FROM obligations o LEFT JOIN allocations a ON a.obligation_id = o.id
 WHERE o.due_date IN ({dates})
+  AND EXISTS (SELECT 1 FROM contacts c WHERE c.taxpayer_id = o.taxpayer_id AND c.notify_consent)
 GROUP BY o.id, o.taxpayer_id, o.amount
 HAVING o.amount > COALESCE(SUM(a.principal), 0)
 """
