@@ -73,8 +73,8 @@ class Change:
     source: str
 
 
-def _check(channel: str, categories: Iterable[str] = ()) -> None:
-    if channel not in DEFAULT_ORDER:
+def _check(channel: str | None, categories: Iterable[str] = ()) -> None:
+    if channel is not None and channel not in DEFAULT_ORDER:
         raise ValueError(f"unknown notice channel {channel!r}")
     for category in categories:
         if category not in CATEGORIES:
@@ -107,7 +107,7 @@ def reachable_addresses(category: str) -> sa.Select[int, str, str]:
     """(taxpayer_id, channel, address) for every consented, not opted-out, reachable address of
     a category, the taxpayer's first choice first (rank, then the oldest contact). For
     statements that join it (the reminder planner) and for `delivery_channels`."""
-    _check(DEFAULT_ORDER[0], (category,))
+    _check(None, (category,))
     channel = channel_of_kind().label("channel")
     subscription = Base.metadata.tables[Subscription.__tablename__]
     unreachable = Base.metadata.tables[UnreachableRecipient.__tablename__]
