@@ -1,7 +1,8 @@
 """The scheduler inside `gmina run`: APScheduler 3.x's `AsyncIOScheduler` (Europe/Warsaw) plans
-the day's reminders at `reminders.run_hour`, and a start-up run plans the days missed while the
-server was down (notifier.reminders.plan_due_days). Several processes may run it at once: the
-outbox's unique keys, not timing, keep each reminder single.
+the day's reminders at `reminders.run_hour`, and a run `reminders.start_delay_seconds` after
+start-up plans the days missed while the server was down (notifier.reminders.plan_due_days).
+Several processes may run it at once: the outbox's unique keys, not timing, keep each reminder
+single.
 
 A run is an asyncio task of our own that shutdown waits for (APScheduler would cancel it half
 way through a transaction); a failed run is logged and the next one plans what it missed.
@@ -12,10 +13,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
 
 from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.date import DateTrigger
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.outbox import DISPATCHER
@@ -55,8 +58,13 @@ async def scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
         coalesce=True,
         misfire_grace_time=None,
     )
+    delay = app[SETTINGS].reminders.start_delay_seconds
+    if delay:
+        when = datetime.now(WARSAW) + timedelta(seconds=delay)
+        scheduler.add_job(start_run, DateTrigger(run_date=when), id="reminders-catch-up")
+    else:
+        start_run()
     scheduler.start()
-    start_run()
     log.info("scheduler: reminders planned daily at %s:00 Europe/Warsaw", policy.run_hour)
     yield
     scheduler.shutdown(wait=False)

@@ -181,8 +181,10 @@ class RemindersSettings(_Section):
     sms_content: Literal["full", "no_amount", "minimal"] = "no_amount"
     # How long after a reminder a "PAY" reply pays exactly what it listed.
     reply_window_days: int = Field(default=14, ge=1)
-    # Days missed while the server was down that are planned when it starts again.
+    # Days missed while the server was down that are planned when it starts again, that long
+    # after start-up (the server answers first).
     catch_up_days: int = Field(default=7, ge=0)
+    start_delay_seconds: float = Field(default=10, ge=0)
 
     @field_validator("quiet_hours")
     @classmethod

@@ -316,7 +316,9 @@ async def test_the_server_plans_the_day_when_it_starts(
     store: Store, aiohttp_client: ClientMaker
 ) -> None:
     taxpayer_id = await _taxpayer(store, ("PT-1", date(2027, 9, 15), "100.00"))
-    settings = Settings.model_validate({"database": {"url": store.url}})
+    settings = Settings.model_validate(
+        {"database": {"url": store.url}, "reminders": {"start_delay_seconds": 0}}
+    )
     # 12:00 in Warsaw on 8 September, a week before the instalment.
     app = init_app(settings, clock=FrozenClock(datetime(2027, 9, 8, 10, 0, tzinfo=UTC)))
     client = await aiohttp_client(app)

@@ -119,7 +119,9 @@ async def test_after_the_reply_window_pay_means_what_is_due(
     await _reminded_resident(store)
     # The server plans 25 May on start (a week before 1 June: nothing of hers).
     later = NOW + timedelta(days=15)
-    chat = await _chat(store, aiohttp_client, later, offsets_days=[-7], catch_up_days=0)
+    chat = await _chat(
+        store, aiohttp_client, later, offsets_days=[-7], catch_up_days=0, start_delay_seconds=0
+    )
     (details, *_) = await chat.texts("zapłać")
     # Everything due by 25 May, the late March instalment and the dog fee with them.
     title = details.split("Tytuł: ")[1].splitlines()[0]
