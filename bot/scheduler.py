@@ -28,6 +28,8 @@ from notifier.reminders import Policy, plan_due_days
 
 log = logging.getLogger(__name__)
 
+SCHEDULER = web.AppKey("scheduler", AsyncIOScheduler)
+
 
 async def _plan(app: web.Application, policy: Policy) -> None:
     try:
@@ -45,7 +47,8 @@ async def scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
     policy = Policy.from_settings(app[SETTINGS])
     runs: set[asyncio.Task[None]] = set()
 
-    def start_run() -> None:
+    async def start_run() -> None:
+        # A coroutine function, so APScheduler calls it in the event loop, not in a thread.
         task = asyncio.create_task(_plan(app, policy), name="reminders-plan")
         runs.add(task)
         task.add_done_callback(runs.discard)
@@ -63,8 +66,9 @@ async def scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
         when = datetime.now(WARSAW) + timedelta(seconds=delay)
         scheduler.add_job(start_run, DateTrigger(run_date=when), id="reminders-catch-up")
     else:
-        start_run()
+        await start_run()
     scheduler.start()
+    app[SCHEDULER] = scheduler
     log.info("scheduler: reminders planned daily at %s:00 Europe/Warsaw", policy.run_hour)
     yield
     scheduler.shutdown(wait=False)

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 
 from bot.cli import main
+from bot.scheduler import SCHEDULER
 from bot.web import init_app
 from kernel.clock import FrozenClock
 from kernel.settings import Settings
@@ -365,3 +366,22 @@ async def test_a_decision_delivered_late_moves_the_reminders_with_its_deadline(
     ]  # fmt: skip
     # Not a week before the statutory date any more.
     assert (await plan(store, date(2027, 9, 8), NOON, dry_run=True)).reminders == []
+
+
+async def test_the_daily_job_plans_in_the_servers_event_loop(
+    store: Store, aiohttp_client: ClientMaker
+) -> None:
+    taxpayer_id = await _taxpayer(store, ("PT-1", date(2027, 9, 15), "100.00"))
+    settings = Settings.model_validate({"database": {"url": store.url}})
+    app = init_app(settings, clock=FrozenClock(datetime(2027, 9, 8, 10, 0, tzinfo=UTC)))
+    client = await aiohttp_client(app)
+    # The run at `reminders.run_hour`, brought forward to now (the start-up run is 10 s away).
+    app[SCHEDULER].get_job("reminders").modify(next_run_time=datetime.now(UTC))
+    for _ in range(200):
+        if await _counts(store) == (1, 1):
+            break
+        await asyncio.sleep(0.05)
+    await client.close()
+    async with store.sessions() as session:
+        keys = (await session.scalars(sa.select(OutboxMessage.key))).all()
+    assert keys == [f"reminder:{taxpayer_id}:2027-09-08:sms"]
