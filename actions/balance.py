@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -32,10 +32,8 @@ from kernel.money import format_plain
 from payments.titles import transfer_titles
 from storage.balances import balance_to_json, taxpayer_balance
 from storage.bindings import bound_taxpayer_summary
+from storage.reminder_plan import Reminded, latest_reminder
 from storage.taxpayers import TaxpayerSummary
-
-# Set by the notifier on the conversation it reminded: "PAY" then means this obligation.
-REMINDER_SLOT = "last_reminder_obligation_ref"
 
 Row = dict[str, Any]
 
@@ -189,13 +187,10 @@ class ActionCheckBalance(GminaAction):
             )
 
 
-def rows_to_pay(statement: Statement, reminded_ref: str | None, kind: str | None) -> list[Row]:
-    """What "pay" means now: the reminded obligation if still open; else, of the kind asked for
-    or of all, what is due by today, or failing that the next instalments due on one day."""
+def rows_to_pay(statement: Statement, kind: str | None) -> list[Row]:
+    """What "pay" means without a reminder to answer: of the kind asked for or of all, what is
+    due by today, or failing that the next instalments due on one day."""
     rows = statement.rows
-    reminded = [row for row in rows if row["obligation_ref"] == reminded_ref]
-    if reminded:
-        return reminded
     if kind is not None:
         rows = [row for row in rows if row["kind"] == kind]
     if not rows:
@@ -209,6 +204,15 @@ def rows_to_pay(statement: Statement, reminded_ref: str | None, kind: str | None
     return [row for row in rows if row["effective_due_date"] == first]
 
 
+async def answered_reminder(taxpayer_id: int) -> Reminded | None:
+    """The newest reminder sent to the taxpayer within `reminders.reply_window_days`: a "PAY"
+    then pays exactly what it listed (storage.reminder_plan's coverage rows)."""
+    current = services.current()
+    since = current.now() - timedelta(days=current.settings.reminders.reply_window_days)
+    async with services.session() as session:
+        return await latest_reminder(session, taxpayer_id, since)
+
+
 def _refs(rows: Iterable[Row]) -> list[str]:
     return [row["obligation_ref"] for row in rows]
 
@@ -220,12 +224,23 @@ class ActionPay(GminaAction):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[Event]:
-        events = consumed(tracker, KIND_SLOT, REMINDER_SLOT)
+        events = consumed(tracker, KIND_SLOT)
         statement = await load_statement(tracker)
         if statement is None:
             dispatcher.utter_message(response="utter_pay_general", buttons=[VERIFY_BUTTON])
             return events
-        rows = rows_to_pay(statement, tracker.get_slot(REMINDER_SLOT), named_kind(tracker))
+        kind = named_kind(tracker)
+        reminded = None if kind else await answered_reminder(statement.taxpayer.id)
+        if reminded is not None:
+            # Exactly what the reminder listed, as it stands now.
+            rows = [row for row in statement.rows if row["obligation_ref"] in reminded.refs]
+            if not rows:
+                dispatcher.utter_message(
+                    response="utter_pay_reminder_paid", date=reminded.on_date.isoformat()
+                )
+                return events
+        else:
+            rows = rows_to_pay(statement, kind)
         if not rows:
             dispatcher.utter_message(response="utter_pay_nothing_due")
             return events

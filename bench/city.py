@@ -81,8 +81,8 @@ def fresh_store(engine_name: str, name: str = "bench") -> str:
     return store_url(engine_name, name)
 
 
-def _marker(engine_name: str) -> Path:
-    return DATA / f"{CITY_STORE}-{engine_name}.done"
+def _marker(engine_name: str, name: str = CITY_STORE) -> Path:
+    return DATA / f"{name}-{engine_name}.done"
 
 
 def _taxpayer_count(url: str) -> int | None:
@@ -99,14 +99,15 @@ def _taxpayer_count(url: str) -> int | None:
         engine.dispose()
 
 
-def ensure_city(engine_name: str, taxpayers: int) -> str:
-    """The URL of a migrated store holding the whole city, imported only when missing.
+def ensure_city(engine_name: str, taxpayers: int, name: str = CITY_STORE) -> str:
+    """The URL of a migrated store holding the whole city, imported only when missing; `name`
+    gives a benchmark that writes into the city a store of its own.
 
     A marker file written after the last import says the store is complete; the taxpayer count
     must also match, so a store dropped or rebuilt meanwhile is imported again.
     """
-    url = store_url(engine_name, CITY_STORE)
-    marker = _marker(engine_name)
+    url = store_url(engine_name, name)
+    marker = _marker(engine_name, name)
     env = store_env(url)
     complete = marker.exists() and marker.read_text(encoding="utf-8").strip() == str(taxpayers)
     if complete and _taxpayer_count(url) == taxpayers:
@@ -115,7 +116,7 @@ def ensure_city(engine_name: str, taxpayers: int) -> str:
     folder = csv_city(taxpayers)
     marker.unlink(missing_ok=True)
     print(f"  building the {taxpayers}-taxpayer city on {engine_name}", flush=True)
-    url = fresh_store(engine_name, CITY_STORE)
+    url = fresh_store(engine_name, name)
     gmina(["db", "upgrade"], env)
     for kind in IMPORT_KINDS:
         seconds, _ = gmina(["import", kind, str(folder / f"{kind}.csv")], env)

@@ -80,6 +80,9 @@ def babel_locale(language: str) -> str:
     return _BABEL_LOCALES[normalise_language(language)]
 
 
+# Formatting through Babel parses the locale on every call: a batch of reminders or a broadcast
+# formats the same amounts and dates over and over.
+@functools.lru_cache(maxsize=8192)
 def format_money(value: Decimal | str | int, language: str) -> str:
     amount = Decimal(str(value))
     language = normalise_language(language)
@@ -88,6 +91,7 @@ def format_money(value: Decimal | str | int, language: str) -> str:
     )
 
 
+@functools.lru_cache(maxsize=8192)
 def format_date(value: date | str, language: str) -> str:
     day = value if isinstance(value, date) else date.fromisoformat(value)
     return babel_format_date(day, "long", locale=babel_locale(language))
@@ -109,6 +113,7 @@ def placeholders(template: str) -> set[str]:
     return {field for _, field, _, _ in _FORMATTER.parse(template) if field}
 
 
+@functools.lru_cache(maxsize=8192)
 def template(key: str, language: str, count: int | None = None) -> str:
     """The translated text of `key`, placeholders unfilled; plural messages need `count`."""
     try:

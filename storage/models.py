@@ -195,7 +195,7 @@ class Obligation(Base):
     decision_ref: Mapped[str] = mapped_column(String(64), default="")
     description: Mapped[str] = mapped_column(Text, default="")
     # OP art. 47 §2: a decision delivered under 14 days before a deadline moves it.
-    decision_delivered_on: Mapped[date | None] = mapped_column(Date)
+    decision_delivered_on: Mapped[date | None] = mapped_column(Date, index=True)
     row_hash: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), server_default=func.now())
@@ -279,3 +279,6 @@ import storage.conversation_models  # noqa: E402, F401
 
 # Outbound delivery builds on the taxpayers above.
 import storage.outbox_models  # noqa: E402, F401
+
+# The notifier's preference history and reminder coverage.
+import storage.reminder_models  # noqa: E402, F401

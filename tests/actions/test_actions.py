@@ -20,6 +20,7 @@ from actions.forms import (
 )
 from actions.handoff import last_turns
 from actions.services import Services
+from actions.subscriptions import ActionSubscribe
 from actions.verification import (
     ActionVerifyIdentity,
     parse_activation_code,
@@ -27,11 +28,13 @@ from actions.verification import (
 )
 from payments.titles import TITLE_LENGTH, transfer_titles
 from storage.balances import balance_to_json, taxpayer_balance
-from storage.bindings import bound_taxpayer, issue_activation_code
+from storage.bindings import bound_taxpayer, issue_activation_code, redeem_link_token
 from storage.casework import list_cases
+from storage.preferences import delivery_channels, preference_history, record_consent
 from tests.actions.conftest import add_bound_resident, make_tracker
 from tests.conftest import Store
-from tests.conversation_helpers import NOW, TAXPAYER_REF, TODAY, add_resident
+from tests.conversation_helpers import NOW, TAXPAYER_REF, TODAY, add_resident, link_token
+from tests.notifier.reminder_helpers import consent, plan
 from tests.resident_helpers import OTHER_PESEL, PESEL
 
 SENDER = "web-0123456789abcdef0123456789abcdef"
@@ -107,44 +110,39 @@ async def test_a_kind_asked_for_is_answered_per_instalment_and_the_slot_reset(
     assert overdue["overdue_amount"] == "30.00"
 
 
-async def test_pay_takes_what_is_due_and_the_reminded_obligation_first(
+async def test_pay_takes_what_is_due_or_the_next_instalments(
     store: Store, configured: Services
 ) -> None:
     taxpayer_id = await add_bound_resident(store)
     statement = await load_statement(make_tracker({"taxpayer_id": taxpayer_id}))
     assert statement is not None
-    due = [row["obligation_ref"] for row in rows_to_pay(statement, None, None)]
+    due = [row["obligation_ref"] for row in rows_to_pay(statement, None)]
     assert due == ["PT-2027-1", "DOG-2027"]
-    reminded = rows_to_pay(statement, "PT-2027-3", None)
-    assert [row["obligation_ref"] for row in reminded] == ["PT-2027-3"]
-    # A reminded obligation since paid: what is due now instead.
-    assert rows_to_pay(statement, "WF-2027-1", None) == rows_to_pay(statement, None, None)
     # The waste fee has nothing due by today: its next instalment, 15 May moved to Monday 17 May.
-    waste = rows_to_pay(statement, None, "waste_fee")
+    waste = rows_to_pay(statement, "waste_fee")
     assert [(row["obligation_ref"], row["effective_due_date"]) for row in waste] == [
         ("WF-2027-2", "2027-05-17")
     ]
 
 
-async def test_pay_gives_transfer_details_and_forgets_the_reminder(
+async def test_pay_answers_the_reminder_with_what_it_listed(
     store: Store, configured: Services, domain: dict[str, Any]
 ) -> None:
     taxpayer_id = await add_bound_resident(store)
+    await consent(store, taxpayer_id, NOW)
+    # A reminder three days after the March instalment's due date (15 March 2027 is a Monday).
+    await plan(store, date(2027, 3, 18), NOW)
     dispatcher = CollectingDispatcher()
-    tracker = make_tracker(
-        {"taxpayer_id": taxpayer_id, "last_reminder_obligation_ref": "WF-2027-2"}
-    )
-    events = await ActionPay().run(dispatcher, tracker, domain)
-    assert events == [SlotSet("last_reminder_obligation_ref", None)]
+    await ActionPay().run(dispatcher, make_tracker({"taxpayer_id": taxpayer_id}), domain)
     assert _said(dispatcher) == [
         {
             "response": "utter_pay_details",
             "recipient": "Urząd Miasta Ruda Śląska",
             "account": "22105012141000000012345678",
-            "title": "T-1001 WF-2027-2",
-            "amount": "150.00",
+            "title": "T-1001 PT-2027-1",
+            "amount": dispatcher.messages[0]["amount"],
         },
-        {"response": "utter_pay_due_note", "due_date": "2027-05-17"},
+        {"response": "utter_pay_overdue_note", "date": "2027-05-10"},
     ]
 
 
@@ -297,3 +295,34 @@ def test_transfer_titles_fit_and_never_cut_a_reference() -> None:
     for title, group in titles:
         assert title == " ".join(["T000001", *group])
     assert transfer_titles("T-1001", ["WF-2027-2"]) == [("T-1001 WF-2027-2", ["WF-2027-2"])]
+
+
+async def test_remind_me_on_telegram_binds_the_consent_to_that_chat(
+    store: Store, configured: Services, domain: dict[str, Any]
+) -> None:
+    taxpayer_id = await add_resident(store)
+    token = await link_token(store)
+    async with store.sessions() as session:
+        await record_consent(session, taxpayer_id, "sms", "+48601234567", "import", NOW)
+        await redeem_link_token(session, token, "telegram", "700100", NOW)
+        await session.commit()
+    dispatcher = CollectingDispatcher()
+    tracker = make_tracker(
+        text="przypominaj mi na Telegramie",
+        intent="subscribe_reminders",
+        sender_id="telegram:700100",
+    )
+    await ActionSubscribe().run(dispatcher, tracker, domain)
+    assert _said(dispatcher) == [
+        {"response": "utter_subscribed", "category": "reminders", "channel": "telegram"}
+    ]
+    async with store.sessions() as session:
+        found = await delivery_channels(session, [taxpayer_id], "reminders")
+        history = await preference_history(session, taxpayer_id)
+    assert found[taxpayer_id] == [("telegram", "700100"), ("sms", "+48601234567")]
+    assert (history[-1].change, history[-1].source) == ("order", "chat")
+    consents = [(c.channel, c.address, c.source) for c in history if c.change == "consent"]
+    assert consents == [
+        ("sms", "+48601234567", "import"),
+        ("telegram", "700100", "chat"),
+    ]
