@@ -3,7 +3,8 @@
 Every other storage module writes engine-neutral SQLAlchemy and calls these for the rest, so a
 dialect branch appears here and nowhere else. The API: `is_postgresql`, `among` (IN lists),
 `lock_rows` and `lock_name` (row and named locks until the transaction ends), `add_days`,
-`insert_rows`, `update_rows`, `update_each` and `copy_rows` (bulk writes), `insert_on_conflict` and `upsert`,
+`insert_rows`, `update_rows`, `update_each` and `copy_rows` (bulk writes), `insert_on_conflict`
+and `upsert`,
 `skip_locked` and `has_one_writer` (work queues), `driver_timestamp`, `analyze_after_load`, and
 `store_error_reason` / `is_lock_timeout` for driver errors. Table and column names passed in come
 from our own metadata, never from input.
