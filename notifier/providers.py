@@ -10,11 +10,12 @@ from collections.abc import Mapping
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from kernel.clock import Clock
+from kernel.clock import Clock, SystemClock
 from kernel.settings import Settings
 from notifier.dispatcher import ChannelLimits, Dispatcher
 from notifier.ratelimit import KeyedLimiter, SlidingWindowLimiter
 from notifier.senders.base import Sender
+from notifier.senders.email import build_email_sender
 from notifier.senders.telegram import TelegramSender, build_bot
 
 
@@ -23,6 +24,8 @@ def build_senders(settings: Settings) -> dict[str, Sender]:
     telegram = settings.telegram
     if telegram.token:
         senders["telegram"] = TelegramSender(build_bot(telegram.token, telegram.api_base_url))
+    if settings.email.smtp_host and settings.email.from_address:
+        senders["email"] = build_email_sender(settings, SystemClock())
     return senders
 
 
@@ -32,7 +35,8 @@ def channel_limits(settings: Settings) -> dict[str, ChannelLimits]:
         "telegram": ChannelLimits(
             SlidingWindowLimiter(telegram.rate_per_second),
             KeyedLimiter(telegram.rate_per_chat_per_second),
-        )
+        ),
+        "email": ChannelLimits(SlidingWindowLimiter(settings.email.rate_per_second)),
     }
 
 
