@@ -31,7 +31,7 @@ from kernel.settings import CitySettings
 from notifier.unsubscribe_tokens import UNSUBSCRIBABLE, Unsubscribe, UnsubscribeTokens
 from storage.outbox import Category, Claimed
 
-TEMPLATES = Path(__file__).with_name("templates") / "email"
+TEMPLATES = Path(__file__).with_name("templates")
 UNSUBSCRIBE_PATH = "/unsubscribe/"
 # The message is built under SMTP's policy (CRLF, parts quoted-printable within 78 characters a
 # line: 7-bit clean for any relay), and written out with headers folded only at RFC 5322's hard
@@ -131,4 +131,4 @@ class EmailComposer:
         return letter
 
     def _render(self, category: str, kind: str, context: Mapping[str, Any]) -> str:
-        return self.environment.get_template(f"{category}.{kind}").render(context)
+        return self.environment.get_template(f"email/{category}.{kind}").render(context)

@@ -367,3 +367,33 @@ async def acquire_lease(
 async def release_lease(session: AsyncSession, name: str, owner: str) -> None:
     await session.execute(sa.delete(Lease).where(Lease.name == name, Lease.owner == owner))
     await session.commit()
+
+
+@dataclass(frozen=True)
+class Addressee:
+    """Whom a queued message is for: the taxpayer (if known) and the address on its channel."""
+
+    taxpayer_id: int | None
+    channel: str
+    recipient: str
+
+
+async def addressees(session: AsyncSession, ids: Sequence[int]) -> dict[int, Addressee]:
+    """The addressee of each message id that is in the outbox."""
+    row = OutboxMessage
+    result = await session.execute(
+        sa.select(row.id, row.taxpayer_id, row.channel, row.recipient).where(
+            row.id.in_(sorted(set(ids)))
+        )
+    )
+    return {
+        id_: Addressee(taxpayer, channel, recipient) for id_, taxpayer, channel, recipient in result
+    }
+
+
+async def channels_of(session: AsyncSession, keys: Sequence[str]) -> set[str]:
+    """The channels of the messages queued under any of `keys`."""
+    result = await session.scalars(
+        sa.select(OutboxMessage.channel).where(OutboxMessage.key.in_(sorted(set(keys))))
+    )
+    return set(result)
