@@ -5,6 +5,7 @@ within the provider's limits, and records what became of it.
     → send each, at most `outbox.concurrency` at once, after the channel's rate limiters
     → record outcomes (another short transaction): sent, or a retry with exponential backoff and
       jitter, or a permanent or technical failure; a recipient who blocked us is marked unreachable
+    → a notice that failed for good goes to the resident's next channel (`notifier.fallback`)
 
 No database transaction is open while a provider is called. Several processes may dispatch from
 one PostgreSQL store (claims skip each other's locked rows); on SQLite one process dispatches at a
@@ -30,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from kernel.clock import Clock
 from kernel.errors import PermanentError, RecipientUnreachable, RetryableError, RetryAfter
 from kernel.settings import OutboxSettings
+from notifier.fallback import queue_fallbacks
 from notifier.ratelimit import KeyedLimiter, SlidingWindowLimiter
 from notifier.senders.base import Sender
 from storage.outbox import (
@@ -115,6 +117,7 @@ class Dispatcher:
         outcomes = await asyncio.gather(*(self._deliver(message) for message in batch))
         async with self.sessions() as session:
             await record_outcomes(session, outcomes, self.clock.now())
+            await queue_fallbacks(session, batch, outcomes, self.clock.now())
             await session.commit()
         log.debug("outbox: a round of %s: %s", len(batch), Counter(o.status for o in outcomes))
         return len(batch)

@@ -1,0 +1,94 @@
+"""The next channel: a notice that cannot reach the resident where it went goes where they agreed
+to be reached next.
+
+When a reminder, an announcement or a receipt fails for good (a permanent failure, or the
+provider said the recipient is unreachable: a blocked bot, a bounced address, an SMS STOP), the
+same text is queued once on the taxpayer's next channel: the first of `delivery_channels` (the
+resident's order, consented, not opted out, not unreachable) not tried yet for that notice.
+Its key is the original's with `|fallback:<channel>`, so it is queued once however often the
+outcome is recorded, and a fallback that fails too moves on to the channel after it. Receipts
+follow the order of reminders (both are about the resident's payments). Chat replies,
+verification codes and a clerk's replies never fall back: they answer where they were asked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.outbox import (
+    Category,
+    Claimed,
+    NewMessage,
+    Outcome,
+    Status,
+    addressees,
+    channels_of,
+    enqueue,
+)
+from storage.preferences import DEFAULT_ORDER, delivery_channels
+
+# The outbox categories that fall back, and the preference category whose order they follow.
+FALLS_BACK = {
+    Category.REMINDER: "reminders",
+    Category.ANNOUNCEMENT: "announcements",
+    Category.RECEIPT: "reminders",
+}
+MARK = "|fallback:"
+
+
+def fallback_key(key: str, channel: str) -> str:
+    """The key of a notice's copy on `channel`: one per channel for the original notice."""
+    return f"{key.split(MARK, 1)[0]}{MARK}{channel}"
+
+
+async def queue_fallbacks(
+    session: AsyncSession, messages: Sequence[Claimed], outcomes: Sequence[Outcome], now: datetime
+) -> int:
+    """Queue the next channel's copy of every notice among `messages` that failed for good;
+    returns how many were queued. Runs in the transaction that records the outcomes, after
+    them (so an address just marked unreachable is passed over); the caller commits."""
+    failed = {outcome.id for outcome in outcomes if outcome.status == Status.PERMANENT_FAILURE}
+    notices = [
+        message
+        for message in messages
+        if message.id in failed and Category(message.category) in FALLS_BACK
+    ]
+    if not notices:
+        return 0
+    owners = await addressees(session, [message.id for message in notices])
+    copies: list[NewMessage] = []
+    for message in notices:
+        taxpayer_id = owners[message.id].taxpayer_id if message.id in owners else None
+        if taxpayer_id is None:
+            continue
+        copy = await _next_copy(session, message, taxpayer_id)
+        if copy is not None:
+            copies.append(copy)
+    return await enqueue(session, copies, now)
+
+
+async def _next_copy(
+    session: AsyncSession, message: Claimed, taxpayer_id: int
+) -> NewMessage | None:
+    root = message.key.split(MARK, 1)[0]
+    tried = await channels_of(session, [root, *(fallback_key(root, c) for c in DEFAULT_ORDER)])
+    tried.add(message.channel)
+    category = Category(message.category)
+    options = await delivery_channels(session, [taxpayer_id], FALLS_BACK[category])
+    for channel, address in options.get(taxpayer_id, []):
+        if channel not in tried:
+            return NewMessage(
+                fallback_key(root, channel),
+                channel,
+                address,
+                category,
+                message.text,
+                language=message.language,
+                buttons=[(button["title"], button["payload"]) for button in message.buttons],
+                image=message.content.get("image"),
+                taxpayer_id=taxpayer_id,
+            )
+    return None
