@@ -10,7 +10,7 @@ What the relay answers becomes ours (never with its own words, which may name th
       4xx                                      RetryableError
       5xx to RCPT with 5.1.x (a bare 550/551/553)  RecipientUnreachable: the address bounced
       other 5xx                                PermanentError
-    an address no SMTP command line can carry  RecipientUnreachable
+    an address that is no e-mail address      RecipientUnreachable (before any connection)
     anything else (the greeting, EHLO, STARTTLS, refused credentials, a lost connection, a
     timeout)                                   RetryableError (TimedOut): every message would
                                                meet it alike, so they stay queued until mended
@@ -21,14 +21,13 @@ from __future__ import annotations
 import asyncio
 import re
 import ssl
-from email.message import EmailMessage
+from email.message import Message
 
 import aiosmtplib
 
 from kernel.clock import Clock
 from kernel.errors import (
     ConfigurationError,
-    GminaError,
     PermanentError,
     RecipientUnreachable,
     RetryableError,
@@ -113,7 +112,7 @@ class EmailSender:
             await self._send_on_a_connection(letter, message.recipient)
         return str(letter["Message-ID"])
 
-    async def _send_on_a_connection(self, letter: EmailMessage, recipient: str) -> None:
+    async def _send_on_a_connection(self, letter: Message, recipient: str) -> None:
         sender = str(self.settings.from_address)
         data = wire_bytes(letter)
         reused = bool(self._idle)
@@ -131,7 +130,7 @@ class EmailSender:
             # The relay refused this message; the connection is fine for the next one.
             self._keep(client)
             raise _refusal(exc) from exc
-        except (aiosmtplib.SMTPException, OSError, ValueError) as exc:
+        except (aiosmtplib.SMTPException, OSError) as exc:
             client.close()
             raise _failure(exc) from exc
         except BaseException:
@@ -173,7 +172,7 @@ def _refusal(
     return _by_code(exc.code, exc.message, what)
 
 
-def _failure(exc: aiosmtplib.SMTPException | OSError | ValueError) -> GminaError:
+def _failure(exc: aiosmtplib.SMTPException | OSError) -> RetryableError:
     """Anything else: the relay or the way to it, which every message would meet alike."""
     if isinstance(exc, TimeoutError):
         return TimedOut("email: the relay did not answer in time")
@@ -183,7 +182,4 @@ def _failure(exc: aiosmtplib.SMTPException | OSError | ValueError) -> GminaError
         return RetryableError(f"email: the relay answered {_status(exc.code, exc.message)}")
     if isinstance(exc, aiosmtplib.SMTPNotSupported):
         return RetryableError("email: the relay does not offer what the settings ask (STARTTLS?)")
-    if isinstance(exc, ValueError):
-        # aiosmtplib refuses an address that cannot stand on an SMTP command line.
-        return RecipientUnreachable("email: the address cannot be used")
     return RetryableError(f"email: the relay cannot be reached: {type(exc).__name__}")

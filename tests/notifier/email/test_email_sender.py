@@ -267,3 +267,18 @@ async def test_no_address_amount_or_password_reaches_the_log(
         line = record.getMessage() + str(record.exc_info or "")
         for secret in ("kowalski", "gone@", "1 234,56", "1234.56", PASSWORD, "5678"):
             assert secret not in line, (record.name, line)
+
+
+async def test_an_address_that_is_none_is_unreachable_without_a_connection(
+    store: Store, smtp: SmtpServer, email_sender: EmailSender
+) -> None:
+    await queue(store, "reminder:1", recipient="jan.kowalski(at)example.com")
+    await dispatcher(store, email_sender).run_until_idle(wait_for_retries=True)
+    status, _, _, error = await row(store, "reminder:1")
+    assert (status, error) == (
+        "permanent-failure",
+        "email: the recipient is not a usable e-mail address",
+    )
+    assert smtp.peer.connections == 0
+    async with store.sessions() as session:
+        assert await is_unreachable(session, "email", "jan.kowalski(at)example.com")
