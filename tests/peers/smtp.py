@@ -114,7 +114,9 @@ class SmtpServer:
         await self.server.wait_closed()
 
 
-async def start_smtp(tmp_path: Path, *, implicit_tls: bool = False) -> SmtpServer:
+async def start_smtp(
+    tmp_path: Path, *, implicit_tls: bool = False, idle_timeout: float = 300
+) -> SmtpServer:
     """The peer on 127.0.0.1, port 0: STARTTLS required before AUTH, or TLS from the start."""
     # The peer's own log names addresses and peers (and warns of its own deprecations): it is
     # not ours, so it stays quiet.
@@ -138,6 +140,8 @@ async def start_smtp(tmp_path: Path, *, implicit_tls: bool = False) -> SmtpServe
             # Over TLS from the first byte aiosmtpd cannot see the TLS itself; AUTH is offered.
             auth_require_tls=not implicit_tls,
             authenticator=authenticate,
+            # A relay hangs up on a connection idle this long (with 421, as aiosmtpd does).
+            timeout=idle_timeout,
             loop=loop,
         )
 

@@ -3,6 +3,7 @@ AUTH): what a resident receives, and what becomes of a message the relay refuses
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from pathlib import Path
 
@@ -282,3 +283,21 @@ async def test_an_address_that_is_none_is_unreachable_without_a_connection(
     assert smtp.peer.connections == 0
     async with store.sessions() as session:
         assert await is_unreachable(session, "email", "jan.kowalski(at)example.com")
+
+
+async def test_a_kept_connection_the_relay_closed_is_opened_again(
+    store: Store, tmp_path: Path
+) -> None:
+    server = await start_smtp(tmp_path, idle_timeout=0.2)
+    sender = build_email_sender(email_settings(server), SystemClock())
+    run = dispatcher(store, sender)
+    await queue(store, "reminder:1")
+    await run.run_until_idle()
+    await asyncio.sleep(0.5)  # the relay hangs up on the idle connection meanwhile
+    await queue(store, "reminder:2", recipient="other@example.com")
+    await run.run_until_idle()
+    await sender.close()
+    await server.close()
+    assert [item.rcpt_tos for item in server.peer.received] == [[RESIDENT], ["other@example.com"]]
+    assert server.peer.connections == 2
+    assert (await row(store, "reminder:2"))[:2] == ("sent", 1)
