@@ -82,6 +82,7 @@ class Dispatcher:
         limits: Mapping[str, ChannelLimits] | None = None,
         owner: str | None = None,
         jitter: Callable[[], float] = random.random,
+        quiet_hours: str | None = None,
     ) -> None:
         self.sessions = sessions
         self.senders = dict(senders)
@@ -90,6 +91,8 @@ class Dispatcher:
         self.limits = dict(limits or {})
         self.owner = owner or default_owner()
         self._jitter = jitter
+        # `reminders.quiet_hours`: a notice moved to SMS or Telegram waits for their end.
+        self.quiet_hours = quiet_hours
         self._wake = asyncio.Event()
         self._in_flight = asyncio.Semaphore(settings.concurrency)
 
@@ -117,7 +120,7 @@ class Dispatcher:
         outcomes = await asyncio.gather(*(self._deliver(message) for message in batch))
         async with self.sessions() as session:
             await record_outcomes(session, outcomes, self.clock.now())
-            await queue_fallbacks(session, batch, outcomes, self.clock.now())
+            await queue_fallbacks(session, batch, outcomes, self.clock.now(), self.quiet_hours)
             await session.commit()
         log.debug("outbox: a round of %s: %s", len(batch), Counter(o.status for o in outcomes))
         return len(batch)

@@ -7,7 +7,8 @@ same text is queued once on the taxpayer's next channel: the first of `delivery_
 resident's order, consented, not opted out, not unreachable) not tried yet for that notice.
 Its key is the original's with `|fallback:<channel>`, so it is queued once however often the
 outcome is recorded, and a fallback that fails too moves on to the channel after it. Receipts
-follow the order of reminders (both are about the resident's payments). Chat replies,
+follow the order of reminders (both are about the resident's payments). A copy on SMS or
+Telegram inside the quiet hours (`reminders.quiet_hours`) waits for their end. Chat replies,
 verification codes and a clerk's replies never fall back: they answer where they were asked.
 """
 
@@ -18,6 +19,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from notifier.quiet_hours import hold_until
 from storage.outbox import (
     Category,
     Claimed,
@@ -45,11 +47,16 @@ def fallback_key(key: str, channel: str) -> str:
 
 
 async def queue_fallbacks(
-    session: AsyncSession, messages: Sequence[Claimed], outcomes: Sequence[Outcome], now: datetime
+    session: AsyncSession,
+    messages: Sequence[Claimed],
+    outcomes: Sequence[Outcome],
+    now: datetime,
+    quiet_hours: str | None = None,
 ) -> int:
     """Queue the next channel's copy of every notice among `messages` that failed for good;
-    returns how many were queued. Runs in the transaction that records the outcomes, after
-    them (so an address just marked unreachable is passed over); the caller commits."""
+    returns how many were queued. A copy on SMS or Telegram waits for the end of `quiet_hours`.
+    Runs in the transaction that records the outcomes, after them (so an address just marked
+    unreachable is passed over); the caller commits."""
     failed = {outcome.id for outcome in outcomes if outcome.status == Status.PERMANENT_FAILURE}
     notices = [
         message
@@ -64,14 +71,18 @@ async def queue_fallbacks(
         taxpayer_id = owners[message.id].taxpayer_id if message.id in owners else None
         if taxpayer_id is None:
             continue
-        copy = await _next_copy(session, message, taxpayer_id)
+        copy = await _next_copy(session, message, taxpayer_id, now, quiet_hours)
         if copy is not None:
             copies.append(copy)
     return await enqueue(session, copies, now)
 
 
 async def _next_copy(
-    session: AsyncSession, message: Claimed, taxpayer_id: int
+    session: AsyncSession,
+    message: Claimed,
+    taxpayer_id: int,
+    now: datetime,
+    quiet_hours: str | None,
 ) -> NewMessage | None:
     root = message.key.split(MARK, 1)[0]
     tried = await channels_of(session, [root, *(fallback_key(root, c) for c in DEFAULT_ORDER)])
@@ -90,5 +101,6 @@ async def _next_copy(
                 buttons=[(button["title"], button["payload"]) for button in message.buttons],
                 image=message.content.get("image"),
                 taxpayer_id=taxpayer_id,
+                not_before=hold_until(channel, now, quiet_hours),
             )
     return None

@@ -46,7 +46,14 @@ def build_dispatcher(
     clock: Clock,
     senders: Mapping[str, Sender],
 ) -> Dispatcher:
-    return Dispatcher(sessions, senders, clock, settings.outbox, limits=channel_limits(settings))
+    return Dispatcher(
+        sessions,
+        senders,
+        clock,
+        settings.outbox,
+        limits=channel_limits(settings),
+        quiet_hours=settings.reminders.quiet_hours,
+    )
 
 
 async def close_senders(senders: Mapping[str, Sender]) -> None:

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
-from kernel.clock import SystemClock
+from kernel.clock import WARSAW, Clock, FrozenClock, SystemClock
 from kernel.settings import OutboxSettings
 from notifier.dispatcher import Dispatcher
 from notifier.fallback import queue_fallbacks
@@ -54,10 +54,11 @@ async def _queue(
     recipient: str,
     category: Category = Category.REMINDER,
     key: str = "reminder:anna:2027-03-08",
+    now: datetime | None = None,
 ) -> None:
     async with store.sessions() as session:
         message = NewMessage(key, channel, recipient, category, TEXT, taxpayer_id=taxpayer_id)
-        await enqueue(session, [message], SystemClock().now())
+        await enqueue(session, [message], now or SystemClock().now())
         await session.commit()
 
 
@@ -74,13 +75,20 @@ async def _rows(store: Store) -> dict[str, tuple[str, str, str]]:
     return {key: (channel, recipient, status) for key, channel, recipient, status in result}
 
 
-def _dispatcher(store: Store, email: EmailSender, telegram: TelegramLine) -> Dispatcher:
+def _dispatcher(
+    store: Store,
+    email: EmailSender,
+    telegram: TelegramLine,
+    clock: Clock | None = None,
+    quiet_hours: str | None = None,
+) -> Dispatcher:
     return Dispatcher(
         store.sessions,
         {"email": email, "telegram": telegram.sender},
-        SystemClock(),
+        clock or SystemClock(),
         OutboxSettings(**FAST),
         jitter=lambda: 1.0,
+        quiet_hours=quiet_hours,
     )
 
 
@@ -183,3 +191,30 @@ async def test_chat_replies_and_residents_without_another_channel_do_not_fall_ba
         "reminder:other": ("email", "only@example.org", "permanent-failure"),
     }
     assert smtp.peer.received == []
+
+
+async def test_a_copy_moved_to_telegram_at_night_waits_for_the_quiet_hours_to_end(
+    store: Store, smtp: SmtpServer, email_sender: EmailSender, telegram: TelegramLine
+) -> None:
+    taxpayer_id = await _resident(store, ["email", "telegram"])
+    smtp.peer.unknown_mailboxes.add(EMAIL)
+    night = FrozenClock(datetime(2027, 3, 8, 23, 30, tzinfo=WARSAW))
+    await _queue(store, taxpayer_id, "email", EMAIL, now=night.now())
+    run = _dispatcher(store, email_sender, telegram, night, quiet_hours="20:00-08:00")
+    await run.run_until_idle()
+    assert telegram.peer.sent == []
+    async with store.sessions() as session:
+        held = (
+            await session.execute(
+                sa.select(OutboxMessage.status, OutboxMessage.not_before).where(
+                    OutboxMessage.key == "reminder:anna:2027-03-08|fallback:telegram"
+                )
+            )
+        ).one()
+    assert held.status == "created"
+    assert held.not_before == datetime(2027, 3, 9, 8, 0, tzinfo=WARSAW)
+
+    # At eight it goes.
+    night.advance(held.not_before - night.now())
+    await run.run_until_idle()
+    assert telegram.peer.texts_to(CHAT) == [TEXT]
