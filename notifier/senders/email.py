@@ -109,7 +109,8 @@ class EmailSender:
     async def send(self, message: Claimed) -> str:
         letter = self.composer.compose(message)
         async with self._slots:
-            await self._send_on_a_connection(letter, message.recipient)
+            # `To` holds the address as checked and as SMTP carries it (an IDN domain in ASCII).
+            await self._send_on_a_connection(letter, str(letter["To"]))
         return str(letter["Message-ID"])
 
     async def _send_on_a_connection(self, letter: Message, recipient: str) -> None:
