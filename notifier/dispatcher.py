@@ -120,7 +120,7 @@ class Dispatcher:
         outcomes = await asyncio.gather(*(self._deliver(message) for message in batch))
         async with self.sessions() as session:
             await record_outcomes(session, outcomes, self.clock.now())
-            await queue_fallbacks(session, batch, outcomes, self.clock.now(), self.quiet_hours)
+            await queue_fallbacks(session, outcomes, self.clock.now(), self.quiet_hours)
             await session.commit()
         log.debug("outbox: a round of %s: %s", len(batch), Counter(o.status for o in outcomes))
         return len(batch)

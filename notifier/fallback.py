@@ -22,13 +22,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from notifier.quiet_hours import hold_until
 from storage.outbox import (
     Category,
-    Claimed,
     NewMessage,
     Outcome,
     Status,
-    addressees,
+    Stored,
     channels_of,
     enqueue,
+    stored_messages,
 )
 from storage.preferences import DEFAULT_ORDER, delivery_channels
 
@@ -48,30 +48,22 @@ def fallback_key(key: str, channel: str) -> str:
 
 async def queue_fallbacks(
     session: AsyncSession,
-    messages: Sequence[Claimed],
     outcomes: Sequence[Outcome],
     now: datetime,
     quiet_hours: str | None = None,
 ) -> int:
-    """Queue the next channel's copy of every notice among `messages` that failed for good;
+    """Queue the next channel's copy of every notice among `outcomes` that failed for good;
     returns how many were queued. A copy on SMS or Telegram waits for the end of `quiet_hours`.
     Runs in the transaction that records the outcomes, after them (so an address just marked
     unreachable is passed over); the caller commits."""
-    failed = {outcome.id for outcome in outcomes if outcome.status == Status.PERMANENT_FAILURE}
-    notices = [
-        message
-        for message in messages
-        if message.id in failed and Category(message.category) in FALLS_BACK
-    ]
-    if not notices:
+    failed = [outcome.id for outcome in outcomes if outcome.status == Status.PERMANENT_FAILURE]
+    if not failed:
         return 0
-    owners = await addressees(session, [message.id for message in notices])
     copies: list[NewMessage] = []
-    for message in notices:
-        taxpayer_id = owners[message.id].taxpayer_id if message.id in owners else None
-        if taxpayer_id is None:
+    for message in (await stored_messages(session, failed)).values():
+        if message.taxpayer_id is None or Category(message.category) not in FALLS_BACK:
             continue
-        copy = await _next_copy(session, message, taxpayer_id, now, quiet_hours)
+        copy = await _next_copy(session, message, message.taxpayer_id, now, quiet_hours)
         if copy is not None:
             copies.append(copy)
     return await enqueue(session, copies, now)
@@ -79,7 +71,7 @@ async def queue_fallbacks(
 
 async def _next_copy(
     session: AsyncSession,
-    message: Claimed,
+    message: Stored,
     taxpayer_id: int,
     now: datetime,
     quiet_hours: str | None,
@@ -89,6 +81,8 @@ async def _next_copy(
     tried.add(message.channel)
     category = Category(message.category)
     options = await delivery_channels(session, [taxpayer_id], FALLS_BACK[category])
+    content = message.content
+    buttons = [(button["title"], button["payload"]) for button in content.get("buttons") or []]
     for channel, address in options.get(taxpayer_id, []):
         if channel not in tried:
             return NewMessage(
@@ -96,10 +90,10 @@ async def _next_copy(
                 channel,
                 address,
                 category,
-                message.text,
+                str(content.get("text") or ""),
                 language=message.language,
-                buttons=[(button["title"], button["payload"]) for button in message.buttons],
-                image=message.content.get("image"),
+                buttons=buttons,
+                image=content.get("image"),
                 taxpayer_id=taxpayer_id,
                 not_before=hold_until(channel, now, quiet_hours),
             )

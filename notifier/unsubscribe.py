@@ -24,7 +24,7 @@ from kernel.webkeys import CLOCK, SESSIONS, SETTINGS
 from notifier.email_content import UNSUBSCRIBE_PATH, template_environment
 from notifier.senders.email import CHANNEL
 from notifier.unsubscribe_tokens import Unsubscribe, UnsubscribeTokens
-from storage.outbox import addressees
+from storage.outbox import stored_messages
 from storage.preferences import opt_out
 
 log = logging.getLogger(__name__)
@@ -78,17 +78,14 @@ async def unsubscribe(request: web.Request) -> web.Response:
         return _page(request, "invalid", None, 404)
     now = request.app[CLOCK].now()
     async with request.app[SESSIONS]() as session:
-        addressee = (await addressees(session, [wanted.message_id])).get(wanted.message_id)
-        if addressee is None or addressee.taxpayer_id is None or addressee.channel != CHANNEL:
+        message = (await stored_messages(session, [wanted.message_id])).get(wanted.message_id)
+        taxpayer_id = message.taxpayer_id if message is not None else None
+        if message is None or taxpayer_id is None or message.channel != CHANNEL:
             log.info("unsubscribe: message %s is not an e-mail to a taxpayer", wanted.message_id)
             return _page(request, "invalid", None, 404)
-        await opt_out(
-            session, addressee.taxpayer_id, CHANNEL, SOURCE, now, categories=[wanted.category]
-        )
+        await opt_out(session, taxpayer_id, CHANNEL, SOURCE, now, categories=[wanted.category])
         await session.commit()
-    log.info(
-        "unsubscribe: taxpayer id %s stopped %s by e-mail", addressee.taxpayer_id, wanted.category
-    )
+    log.info("unsubscribe: taxpayer id %s stopped %s by e-mail", taxpayer_id, wanted.category)
     return _page(request, "done", wanted, 200)
 
 

@@ -370,25 +370,35 @@ async def release_lease(session: AsyncSession, name: str, owner: str) -> None:
 
 
 @dataclass(frozen=True)
-class Addressee:
-    """Whom a queued message is for: the taxpayer (if known) and the address on its channel."""
+class Stored:
+    """A queued message as the outbox keeps it, with whom it is for."""
 
-    taxpayer_id: int | None
+    id: int
+    key: str
     channel: str
     recipient: str
+    category: str
+    language: str
+    content: dict[str, Any]
+    taxpayer_id: int | None
 
 
-async def addressees(session: AsyncSession, ids: Sequence[int]) -> dict[int, Addressee]:
-    """The addressee of each message id that is in the outbox."""
+async def stored_messages(session: AsyncSession, ids: Sequence[int]) -> dict[int, Stored]:
+    """The messages of these ids that are in the outbox, by id."""
     row = OutboxMessage
     result = await session.execute(
-        sa.select(row.id, row.taxpayer_id, row.channel, row.recipient).where(
-            row.id.in_(sorted(set(ids)))
-        )
+        sa.select(
+            row.id,
+            row.key,
+            row.channel,
+            row.recipient,
+            row.category,
+            row.language,
+            row.content,
+            row.taxpayer_id,
+        ).where(row.id.in_(sorted(set(ids))))
     )
-    return {
-        id_: Addressee(taxpayer, channel, recipient) for id_, taxpayer, channel, recipient in result
-    }
+    return {values[0]: Stored(*values) for values in result}
 
 
 async def channels_of(session: AsyncSession, keys: Sequence[str]) -> set[str]:
