@@ -167,3 +167,23 @@ async def test_the_unsubscribe_routes_are_rate_limited(
     refused = await client.get("/unsubscribe/x")
     assert refused.status == 429
     assert "Retry-After" in refused.headers
+
+
+async def test_the_page_speaks_the_language_the_email_was_in(
+    store: Store, smtp: SmtpServer, aiohttp_client: ClientMaker
+) -> None:
+    taxpayer_id = await _consenting_resident(store)
+    client = await _server(store, smtp, aiohttp_client)
+    path = await _reminder_link(store, smtp, client, taxpayer_id)
+    tokens = UnsubscribeTokens(SECRET)
+    sent = tokens.read(path.rsplit("/", 1)[1])
+    assert sent is not None
+    for language, question in [
+        ("en", "Stop receiving city announcements by e-mail?"),
+        ("uk", "Більше не отримувати електронною поштою: оголошення міста?"),
+    ]:
+        token = tokens.sign(Unsubscribe(sent.message_id, "announcements", language))
+        page = await client.get(f"/unsubscribe/{token}")
+        html = await page.text()
+        assert f'<html lang="{language}">' in html
+        assert question in html
