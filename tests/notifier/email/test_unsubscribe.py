@@ -87,12 +87,19 @@ async def _reminder_link(
     return urlsplit(header[1:-1]).path
 
 
+async def _a_reminder_sent(
+    store: Store, smtp: SmtpServer, aiohttp_client: ClientMaker
+) -> tuple[TestClient[Any, Any], int, str]:
+    """A consenting resident, the server, and the path of the link in the reminder it sent."""
+    taxpayer_id = await _consenting_resident(store)
+    client = await _server(store, smtp, aiohttp_client)
+    return client, taxpayer_id, await _reminder_link(store, smtp, client, taxpayer_id)
+
+
 async def test_one_click_unsubscribe_switches_email_reminders_off(
     store: Store, smtp: SmtpServer, aiohttp_client: ClientMaker
 ) -> None:
-    taxpayer_id = await _consenting_resident(store)
-    client = await _server(store, smtp, aiohttp_client)
-    path = await _reminder_link(store, smtp, client, taxpayer_id)
+    client, taxpayer_id, path = await _a_reminder_sent(store, smtp, aiohttp_client)
 
     # A mail scanner opening the link changes nothing: the page asks, with one button.
     page = await client.get(path)
@@ -130,9 +137,7 @@ async def test_one_click_unsubscribe_switches_email_reminders_off(
 async def test_forged_and_unknown_links_are_refused_with_a_page(
     store: Store, smtp: SmtpServer, aiohttp_client: ClientMaker
 ) -> None:
-    taxpayer_id = await _consenting_resident(store)
-    client = await _server(store, smtp, aiohttp_client)
-    path = await _reminder_link(store, smtp, client, taxpayer_id)
+    client, taxpayer_id, path = await _a_reminder_sent(store, smtp, aiohttp_client)
     token = path.rsplit("/", 1)[1]
     payload, _, signature = token.partition(".")
     other = UnsubscribeTokens("another-secret").sign(Unsubscribe(1, "reminders", "pl"))
@@ -172,9 +177,7 @@ async def test_the_unsubscribe_routes_are_rate_limited(
 async def test_the_page_speaks_the_language_the_email_was_in(
     store: Store, smtp: SmtpServer, aiohttp_client: ClientMaker
 ) -> None:
-    taxpayer_id = await _consenting_resident(store)
-    client = await _server(store, smtp, aiohttp_client)
-    path = await _reminder_link(store, smtp, client, taxpayer_id)
+    client, taxpayer_id, path = await _a_reminder_sent(store, smtp, aiohttp_client)
     tokens = UnsubscribeTokens(SECRET)
     sent = tokens.read(path.rsplit("/", 1)[1])
     assert sent is not None
