@@ -35,6 +35,7 @@ from kernel.clock import Clock, SystemClock
 from kernel.ratelimit import RATE_LIMITS, RateLimits
 from kernel.settings import Settings
 from kernel.webkeys import CLOCK, SESSIONS, SETTINGS
+from notifier.unsubscribe import setup_unsubscribe_routes
 from storage.db import create_engine, make_sessionmaker
 
 log = logging.getLogger(__name__)
@@ -153,6 +154,7 @@ def init_app(settings: Settings, *, clock: Clock | None = None) -> web.Applicati
     setup_telegram(app)
     setup_portal_routes(app)
     setup_webchat_routes(app)
+    setup_unsubscribe_routes(app)
     return app
 
 

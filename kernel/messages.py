@@ -568,3 +568,39 @@ _REMINDERS = [
 ]
 
 MESSAGES.update(_REMINDERS)
+
+# --- E-mail (notifier/templates/email/) and its unsubscribe page (notifier/unsubscribe.py). ---
+_EMAIL = [
+    N_("email_subject_reminder", "Payment reminder – {office}"),
+    N_("email_subject_announcement", "Announcement – {office}"),
+    N_("email_subject_receipt", "Payment received – {office}"),
+    N_("email_subject_handoff_reply", "Reply from the tax office – {office}"),
+    N_("email_subject_verification", "Your code – {office}"),
+    N_("email_subject_chat_reply", "Message from the assistant – {office}"),
+    N_("email_greeting", "Good day,"),
+    N_("email_signature", "Kind regards,"),
+    N_(
+        "email_automatic",
+        "This message was sent automatically; replies to it are not read. Questions: {phone} "
+        "({hours}).",
+    ),
+    N_("email_why_reminders", "You get payment reminders by e-mail because you agreed to."),
+    N_("email_why_announcements", "You get city announcements by e-mail because you agreed to."),
+    N_("email_unsubscribe_link", "Unsubscribe from these e-mails"),
+    N_("email_unsubscribe_text", "To stop receiving them, open: {url}"),
+    N_("unsubscribe_title", "Unsubscribe – {office}"),
+    N_("unsubscribe_question", "Stop receiving {category} by e-mail?"),
+    N_("unsubscribe_button", "Unsubscribe"),
+    N_(
+        "unsubscribe_done",
+        "Done: you will no longer receive {category} by e-mail. You can turn them back on in the "
+        "chat with the assistant or at the tax office.",
+    ),
+    N_(
+        "unsubscribe_invalid",
+        "This unsubscribe link is not valid. Please use the link from the latest e-mail, or tell "
+        "the assistant or the tax office.",
+    ),
+]
+
+MESSAGES.update(_EMAIL)

@@ -105,6 +105,8 @@ class RateLimitSettings(_Section):
     webhook: RouteLimit = RouteLimit(per_minute=60, burst=30)
     # The city portal calls from its own servers, for every resident who signs in.
     portal: RouteLimit = RouteLimit(per_minute=600, burst=100)
+    # One-click unsubscribe links: a mail provider posts once per message.
+    unsubscribe: RouteLimit = RouteLimit(per_minute=30, burst=10)
 
 
 class WebSettings(_Section):
@@ -183,7 +185,23 @@ class EmailSettings(_Section):
     from_address: str | None = None
     username: str | None = None
     password: str | None = None
+    # STARTTLS after connecting (port 587); `use_tls`: TLS from the first byte (port 465) instead.
     starttls: bool = True
+    use_tls: bool = False
+    # A CA bundle (PEM) to trust for the relay's certificate besides the system's.
+    ca_file: Path | None = None
+    timeout_seconds: float = Field(default=30.0, gt=0)
+    # Messages a second to the relay, and connections kept open to it.
+    rate_per_second: float = Field(default=20.0, gt=0)
+    connections: int = Field(default=4, ge=1, le=64)
+    # Signs the one-click unsubscribe links (RFC 8058); needed when e-mail is on.
+    unsubscribe_secret: str | None = None
+
+    @model_validator(mode="after")
+    def _secret_when_on(self) -> EmailSettings:
+        if self.smtp_host and self.from_address and not self.unsubscribe_secret:
+            raise ValueError("unsubscribe_secret must be set when smtp_host and from_address are")
+        return self
 
 
 class RemindersSettings(_Section):

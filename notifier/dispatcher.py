@@ -5,6 +5,7 @@ within the provider's limits, and records what became of it.
     → send each, at most `outbox.concurrency` at once, after the channel's rate limiters
     → record outcomes (another short transaction): sent, or a retry with exponential backoff and
       jitter, or a permanent or technical failure; a recipient who blocked us is marked unreachable
+    → a notice that failed for good goes to the resident's next channel (`notifier.fallback`)
 
 Rounds overlap: while one batch is in flight the next is claimed and the one before is
 recorded, so the provider never waits on the store (`run_until_idle`, `run_forever`; `run_once`
@@ -32,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from kernel.clock import Clock
 from kernel.errors import PermanentError, RecipientUnreachable, RetryableError, RetryAfter
 from kernel.settings import OutboxSettings
+from notifier.fallback import queue_fallbacks
 from notifier.ratelimit import KeyedLimiter, SlidingWindowLimiter
 from notifier.senders.base import Sender
 from storage.outbox import (
@@ -83,6 +85,7 @@ class Dispatcher:
         owner: str | None = None,
         jitter: Callable[[], float] = random.random,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        quiet_hours: str | None = None,
     ) -> None:
         self.sessions = sessions
         self.senders = dict(senders)
@@ -93,6 +96,8 @@ class Dispatcher:
         self._jitter = jitter
         # Waits for a backoff or a poll, in the clock's seconds (a test's clock may run fast).
         self._sleep = sleep
+        # `reminders.quiet_hours`: a notice moved to SMS or Telegram waits for their end.
+        self.quiet_hours = quiet_hours
         self._wake = asyncio.Event()
         self._in_flight = asyncio.Semaphore(settings.concurrency)
 
@@ -182,6 +187,7 @@ class Dispatcher:
     async def _record(self, outcomes: list[Outcome]) -> None:
         async with self.sessions() as session:
             await record_outcomes(session, outcomes, self.clock.now())
+            await queue_fallbacks(session, outcomes, self.clock.now(), self.quiet_hours)
             await session.commit()
         log.debug("outbox: a round of %s: %s", len(outcomes), Counter(o.status for o in outcomes))
 

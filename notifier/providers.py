@@ -10,11 +10,12 @@ from collections.abc import Mapping
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from kernel.clock import Clock
+from kernel.clock import Clock, SystemClock
 from kernel.settings import Settings
 from notifier.dispatcher import ChannelLimits, Dispatcher
 from notifier.ratelimit import KeyedLimiter, SlidingWindowLimiter
 from notifier.senders.base import Sender
+from notifier.senders.email import build_email_sender
 from notifier.senders.telegram import TelegramSender, build_bot
 from notifier.senders.twilio import TwilioSender, build_client
 
@@ -28,6 +29,8 @@ def build_senders(settings: Settings) -> dict[str, Sender]:
     if sms.twilio.account_sid and sms.twilio.auth_token:
         if sms.twilio.from_number or sms.twilio.messaging_service_sid:
             senders["sms"] = TwilioSender(sms, settings.web.public_base_url, build_client(sms))
+    if settings.email.smtp_host and settings.email.from_address:
+        senders["email"] = build_email_sender(settings, SystemClock())
     return senders
 
 
@@ -39,6 +42,7 @@ def channel_limits(settings: Settings) -> dict[str, ChannelLimits]:
             KeyedLimiter(telegram.rate_per_chat_per_second),
         ),
         "sms": ChannelLimits(SlidingWindowLimiter(settings.sms.rate_per_second)),
+        "email": ChannelLimits(SlidingWindowLimiter(settings.email.rate_per_second)),
     }
 
 
@@ -48,7 +52,14 @@ def build_dispatcher(
     clock: Clock,
     senders: Mapping[str, Sender],
 ) -> Dispatcher:
-    return Dispatcher(sessions, senders, clock, settings.outbox, limits=channel_limits(settings))
+    return Dispatcher(
+        sessions,
+        senders,
+        clock,
+        settings.outbox,
+        limits=channel_limits(settings),
+        quiet_hours=settings.reminders.quiet_hours,
+    )
 
 
 async def close_senders(senders: Mapping[str, Sender]) -> None:

@@ -443,3 +443,43 @@ async def acquire_lease(
 async def release_lease(session: AsyncSession, name: str, owner: str) -> None:
     await session.execute(sa.delete(Lease).where(Lease.name == name, Lease.owner == owner))
     await session.commit()
+
+
+@dataclass(frozen=True)
+class Stored:
+    """A queued message as the outbox keeps it, with whom it is for."""
+
+    id: int
+    key: str
+    channel: str
+    recipient: str
+    category: str
+    language: str
+    content: dict[str, Any]
+    taxpayer_id: int | None
+
+
+async def stored_messages(session: AsyncSession, ids: Sequence[int]) -> dict[int, Stored]:
+    """The messages of these ids that are in the outbox, by id."""
+    row = OutboxMessage
+    result = await session.execute(
+        sa.select(
+            row.id,
+            row.key,
+            row.channel,
+            row.recipient,
+            row.category,
+            row.language,
+            row.content,
+            row.taxpayer_id,
+        ).where(row.id.in_(sorted(set(ids))))
+    )
+    return {values[0]: Stored(*values) for values in result}
+
+
+async def channels_of(session: AsyncSession, keys: Sequence[str]) -> set[str]:
+    """The channels of the messages queued under any of `keys`."""
+    result = await session.scalars(
+        sa.select(OutboxMessage.channel).where(OutboxMessage.key.in_(sorted(set(keys))))
+    )
+    return set(result)
