@@ -26,6 +26,7 @@ COMMANDS = {
     "residents": "bot.commands.residents:residents_group",
     "retention": "bot.commands.retention:retention_group",
     "run": "bot.commands.serve:run_command",
+    "staff": "bot.commands.staff:staff_group",
 }
 
 

@@ -279,3 +279,6 @@ import storage.conversation_models  # noqa: E402, F401
 
 # Outbound delivery builds on the taxpayers above.
 import storage.outbox_models  # noqa: E402, F401
+
+# Staff and their broadcasts, which go out through the outbox.
+import storage.staff_models  # noqa: E402, F401

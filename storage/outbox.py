@@ -7,8 +7,9 @@
     apply_provider_status   a status callback, through the same forward-only state machine
 
 Statuses: created → sending → sent → delivered, or temporary-failure (retried later),
-permanent-failure, technical-failure. A `sending` row whose lease ran out (its dispatcher died)
-is claimed again: such a message may go out twice, never zero times.
+permanent-failure, technical-failure; or withdrawn before it was sent (a cancelled broadcast).
+A `sending` row whose lease ran out (its dispatcher died) is claimed again: such a message may
+go out twice, never zero times.
 """
 
 from __future__ import annotations
@@ -34,12 +35,14 @@ class Status(enum.StrEnum):
     TEMPORARY_FAILURE = "temporary-failure"
     PERMANENT_FAILURE = "permanent-failure"
     TECHNICAL_FAILURE = "technical-failure"
+    # Taken back before it was sent (a cancelled broadcast); the row keeps its key.
+    WITHDRAWN = "withdrawn"
 
 
 # Forward only: a late or repeated callback cannot move a message back.
 TRANSITIONS: dict[Status, frozenset[Status]] = {
-    Status.CREATED: frozenset({Status.SENDING}),
-    Status.TEMPORARY_FAILURE: frozenset({Status.SENDING}),
+    Status.CREATED: frozenset({Status.SENDING, Status.WITHDRAWN}),
+    Status.TEMPORARY_FAILURE: frozenset({Status.SENDING, Status.WITHDRAWN}),
     Status.SENDING: frozenset(
         {
             Status.SENT,
@@ -53,6 +56,7 @@ TRANSITIONS: dict[Status, frozenset[Status]] = {
     Status.DELIVERED: frozenset(),
     Status.PERMANENT_FAILURE: frozenset(),
     Status.TECHNICAL_FAILURE: frozenset(),
+    Status.WITHDRAWN: frozenset(),
 }
 
 
@@ -89,6 +93,7 @@ class NewMessage:
     image: str | None = None
     taxpayer_id: int | None = None
     not_before: datetime | None = None
+    broadcast_id: int | None = None
 
     def content(self) -> dict[str, Any]:
         return {
@@ -147,6 +152,7 @@ async def enqueue(session: AsyncSession, messages: Iterable[NewMessage], now: da
             "priority": PRIORITY[message.category],
             "language": message.language,
             "taxpayer_id": message.taxpayer_id,
+            "broadcast_id": message.broadcast_id,
             "content": message.content(),
             "status": str(Status.CREATED),
             "attempts": 0,

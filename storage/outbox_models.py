@@ -41,6 +41,15 @@ class OutboxMessage(Base):
             postgresql_where=text(_PENDING),
         ),
         Index("ix_outbox_channel_status", "channel", "status"),
+        # A broadcast's messages by channel and status (its counts, its withdrawal).
+        Index(
+            "ix_outbox_broadcast",
+            "broadcast_id",
+            "channel",
+            "status",
+            sqlite_where=text("broadcast_id IS NOT NULL"),
+            postgresql_where=text("broadcast_id IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
@@ -68,6 +77,8 @@ class OutboxMessage(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
     sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    # The staff broadcast this message is part of (storage.broadcasts), if any.
+    broadcast_id: Mapped[int | None] = mapped_column(Id)
 
 
 class Lease(Base):
