@@ -11,7 +11,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, UniqueConstraint, text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from storage.models import Base, Contact, Id, UtcDateTime
@@ -196,3 +206,5 @@ class Subscription(Base):
     category: Mapped[str] = mapped_column(String(16))  # reminders, announcements
     enabled: Mapped[bool] = mapped_column(Boolean)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    # The resident's order of channels for the category, lowest first (storage.preferences).
+    position: Mapped[int | None] = mapped_column(SmallInteger)

@@ -1,7 +1,7 @@
 """broadcast: staff accounts, broadcasts, and the broadcast each outbox row belongs to
 
 Revision ID: 0014
-Revises: 0007
+Revises: 0012
 Create Date: 2026-11-29 06:37:26.859612
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = '0014'
-down_revision: str | None = '0007'
+down_revision: str | None = '0012'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
