@@ -36,10 +36,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from kernel.errors import ConflictError, GminaError, InputError, NotFoundError
 from kernel.i18n import DEFAULT_LANGUAGE, LANGUAGES
 from storage.audit import audit
-from storage.conversation_models import Subscription
 from storage.models import Base, Contact, Taxpayer
 from storage.outbox import NewMessage, Status, enqueue
-from storage.outbox_models import OutboxMessage, UnreachableRecipient
+from storage.outbox_models import OutboxMessage
+from storage.preferences import channel_of_kind, reachable_addresses
 from storage.segments import Segment, overdue_taxpayers, parse_segment, segment_filter
 from storage.sql import lock_rows
 from storage.staff import APPROVERS, NotAllowed, Role, acting_staff
@@ -49,6 +49,9 @@ from storage.staff_models import Broadcast
 MAX_TEXT_LENGTH = 4096
 CLI_OPERATOR = "cli"
 _BROADCASTS = Base.metadata.tables[Broadcast.__tablename__]
+_CONTACTS = Base.metadata.tables[Contact.__tablename__]
+# The preferences' category for broadcasts.
+ANNOUNCEMENTS = "announcements"
 
 
 class BroadcastStatus(enum.StrEnum):
@@ -343,51 +346,22 @@ async def list_broadcasts(session: AsyncSession, limit: int = 50) -> list[Broadc
     return [_view(row) for row in rows]
 
 
-# A contact's kind → the channel it is reached on.
-_CONTACT_CHANNELS = {"telegram": "telegram", "phone": "sms", "email": "email"}
-
-
 async def segment_recipients(
     session: AsyncSession, segment: Segment, today: date
 ) -> list[Recipient]:
-    """Every taxpayer of the segment on the first channel that reaches them for
-    announcements, in taxpayer order; those no channel reaches are left out."""
-    kinds = [kind for kind, channel in _CONTACT_CHANNELS.items() if channel in segment.channels]
-    consented = sa.or_(Contact.kind == "telegram", Contact.notify_consent.is_(True))
-    rows = await session.execute(
-        sa.select(Taxpayer.id, Taxpayer.language, Contact.kind, Contact.value)
-        .join(Contact, Contact.taxpayer_id == Taxpayer.id)
-        .where(segment_filter(segment, today), Contact.kind.in_(kinds), consented)
-        .order_by(Taxpayer.id, Contact.id)
-    )
-    opted_out = set(
-        (
-            await session.execute(
-                sa.select(Subscription.taxpayer_id, Subscription.channel).where(
-                    Subscription.category == "announcements", Subscription.enabled.is_(False)
-                )
-            )
-        ).all()
-    )
-    unreachable = set(
-        (
-            await session.execute(
-                sa.select(UnreachableRecipient.channel, UnreachableRecipient.recipient)
-            )
-        ).all()
+    """Every taxpayer of the segment on their first channel for announcements (consented, not
+    opted out, not unreachable: storage.preferences), in taxpayer order; those no channel
+    reaches are left out."""
+    query = (
+        reachable_addresses(ANNOUNCEMENTS)
+        .join(Taxpayer, Taxpayer.id == _CONTACTS.c.taxpayer_id)
+        .add_columns(Taxpayer.language)
+        .where(segment_filter(segment, today), channel_of_kind().in_(segment.channels))
     )
     overdue = await overdue_taxpayers(session, today) if segment.overdue else None
-    found: dict[int, dict[str, Recipient]] = {}
-    for taxpayer_id, language, kind, value in rows:
-        channel = _CONTACT_CHANNELS[kind]
-        if (taxpayer_id, channel) in opted_out or (channel, value) in unreachable:
+    found: dict[int, Recipient] = {}
+    for taxpayer_id, channel, address, language in await session.execute(query):
+        if taxpayer_id in found or (overdue is not None and taxpayer_id not in overdue):
             continue
-        if overdue is not None and taxpayer_id not in overdue:
-            continue
-        found.setdefault(taxpayer_id, {}).setdefault(
-            channel, Recipient(taxpayer_id, language, channel, value)
-        )
-    return [
-        next(by_channel[c] for c in segment.channels if c in by_channel)
-        for by_channel in found.values()
-    ]
+        found[taxpayer_id] = Recipient(taxpayer_id, language, channel, address)
+    return list(found.values())

@@ -1,12 +1,12 @@
 """A five-household city for broadcast tests, put straight into the store.
 
     ref  district     street     lang  contacts                             obligations
-    A    Bielszowice  Główna     pl    telegram 101, phone (consent)        property 2026, 16 Mar
+    A    Bielszowice  Główna     pl    telegram 101 (consent), phone (c.)   property 2026, 16 Mar
     B    Bielszowice  Kokota     en    phone (consent), e-mail (consent)    waste 2026, Sat 21 Nov
     C    Halemba      Główna     uk    e-mail (consent)                     dog fee 2025, paid
-    D    Halemba      Kłodnicka  pl    telegram 104 (announcements off),    —
+    D    Halemba      Kłodnicka  pl    telegram 104 (c., announcements off) —
                                        e-mail (consent)
-    E    Wirek        Tuwima     pl    phone without consent                —
+    E    Wirek        Tuwima     pl    phone, telegram 105, no consent      —
 
 Today is Monday 23 November 2026 in Warsaw: B's waste fee is due today (the Saturday moves to the
 Monday), so only A is overdue.
@@ -23,8 +23,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kernel.clock import FrozenClock
 from storage.models import Allocation, Contact, Obligation, Payment, Taxpayer
+from storage.preferences import opt_out
 from storage.staff import Role, add_staff
-from storage.subscriptions import set_subscription
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 PASSWORD = "correct horse battery"
@@ -101,7 +101,7 @@ async def build_city(session: AsyncSession) -> dict[str, int]:
             "Bielszowice",
             "Główna",
             "pl",
-            [("telegram", "101", False), ("phone", "+48500000001", True)],
+            [("telegram", "101", True), ("phone", "+48500000001", True)],
         ),
         "B": await add_household(
             session,
@@ -120,10 +120,15 @@ async def build_city(session: AsyncSession) -> dict[str, int]:
             "Halemba",
             "Kłodnicka",
             "pl",
-            [("telegram", "104", False), ("email", "d@example.org", True)],
+            [("telegram", "104", True), ("email", "d@example.org", True)],
         ),
         "E": await add_household(
-            session, "E", "Wirek", "Tuwima", "pl", [("phone", "+48500000005", False)]
+            session,
+            "E",
+            "Wirek",
+            "Tuwima",
+            "pl",
+            [("phone", "+48500000005", False), ("telegram", "105", False)],
         ),
     }
     await add_obligation(session, ids["A"], "A-1", "property_tax", date(2026, 3, 16), "120.00")
@@ -151,7 +156,7 @@ async def build_city(session: AsyncSession) -> dict[str, int]:
             interest=Decimal("0.00"),
         )
     )
-    await set_subscription(session, ids["D"], "telegram", "announcements", False, NOW)
+    await opt_out(session, ids["D"], "telegram", "chat", NOW, categories=["announcements"])
     return ids
 
 

@@ -22,6 +22,7 @@ from storage.broadcasts import (
 from storage.conversation_models import AuditEntry
 from storage.outbox import mark_unreachable
 from storage.outbox_models import OutboxMessage
+from storage.preferences import delivery_channels, move_first
 from storage.segments import parse_segment
 from storage.staff import NotAllowed, UnknownStaff, disable_staff
 from tests.conftest import Store
@@ -75,7 +76,7 @@ async def _reached(store: Store, spec: str) -> dict[str, str]:
 async def test_segments_reach_the_right_taxpayers_on_their_first_channel(
     store: Store, city: dict[str, int], spec: str, reached: dict[str, str]
 ) -> None:
-    # E's phone has no consent; D switched announcements off on Telegram, so gets e-mail.
+    # E gave no consent; D switched announcements off on Telegram, so gets e-mail.
     assert await _reached(store, spec) == reached
 
 
@@ -86,6 +87,20 @@ async def test_an_unreachable_chat_falls_to_the_next_channel(
         await mark_unreachable(session, "telegram", "101", "blocked", NOW)
         await session.commit()
     assert (await _reached(store, "district:Bielszowice"))["A"] == "sms"
+
+
+async def test_the_residents_own_order_decides_the_channel(
+    store: Store, city: dict[str, int]
+) -> None:
+    async with store.sessions() as session:
+        await move_first(session, city["B"], "announcements", "email", "chat", NOW)
+        await session.commit()
+    assert await _reached(store, "district:Bielszowice") == {"A": "telegram", "B": "email"}
+    # Reminders keep their own order.
+    async with store.sessions() as session:
+        assert (await delivery_channels(session, [city["B"]], "reminders"))[city["B"]][0][
+            0
+        ] == "sms"
 
 
 async def _draft(store: Store, spec: str = "all", author: str | None = "kasia") -> int:
@@ -322,7 +337,7 @@ async def test_preview_counts_equal_the_delivered_counts(
     async with store.sessions() as session:
         for chat in range(200, 260):
             await add_household(
-                session, f"T-{chat}", "Wirek", "Tuwima", "pl", [("telegram", str(chat), False)]
+                session, f"T-{chat}", "Wirek", "Tuwima", "pl", [("telegram", str(chat), True)]
             )
         await session.commit()
     broadcast_id = await _draft(store, "channel:telegram")
