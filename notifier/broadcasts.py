@@ -87,18 +87,13 @@ def render(broadcast: BroadcastView, recipient: Recipient) -> Sample:
 
 
 def _samples(broadcast: BroadcastView, recipients: Sequence[Recipient]) -> list[Sample]:
-    """Up to three rendered messages, unlike each other first (channel, language)."""
-    chosen: list[Sample] = []
-    seen: set[tuple[str, str]] = set()
+    """Up to three recipients' messages, unlike each other first (channel, language)."""
+    kinds: dict[tuple[str, str], Recipient] = {}
     for recipient in recipients:
-        if (recipient.channel, recipient.language) not in seen:
-            seen.add((recipient.channel, recipient.language))
-            chosen.append(render(broadcast, recipient))
-        if len(chosen) == SAMPLES:
-            return chosen
-    for recipient in recipients[: SAMPLES - len(chosen)]:
-        chosen.append(render(broadcast, recipient))
-    return chosen
+        kinds.setdefault((recipient.channel, recipient.language), recipient)
+    chosen = list(kinds.values())[:SAMPLES]
+    chosen += [r for r in recipients if r not in chosen][: SAMPLES - len(chosen)]
+    return [render(broadcast, recipient) for recipient in chosen]
 
 
 async def _recipients(
