@@ -37,7 +37,7 @@ from kernel.errors import ConflictError, GminaError, InputError, NotFoundError
 from kernel.i18n import DEFAULT_LANGUAGE, LANGUAGES
 from storage.audit import audit
 from storage.models import Base, Contact, Taxpayer
-from storage.outbox import NewMessage, Status, enqueue
+from storage.outbox import NewMessage, Status, enqueue_bulk
 from storage.outbox_models import OutboxMessage
 from storage.preferences import channel_of_kind, reachable_addresses
 from storage.segments import Segment, overdue_taxpayers, parse_segment, segment_filter
@@ -281,7 +281,7 @@ async def enqueue_batch(
     if row.status != BroadcastStatus.SENDING:
         await session.rollback()
         return None
-    added = await enqueue(session, messages, now)
+    added = await enqueue_bulk(session, messages, now)
     await session.commit()
     return added
 

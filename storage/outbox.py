@@ -20,11 +20,19 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.models import Base
 from storage.outbox_models import PENDING_STATUSES, Lease, OutboxMessage, UnreachableRecipient
-from storage.sql import insert_on_conflict, skip_locked
+from storage.sql import (
+    Stamp,
+    driver_timestamp,
+    insert_new_rows,
+    insert_on_conflict,
+    skip_locked,
+)
 
 
 class Status(enum.StrEnum):
@@ -79,6 +87,7 @@ PRIORITY = {
     Category.ANNOUNCEMENT: 9,
 }
 ERROR_LENGTH = 200
+_OUTBOX = Base.metadata.tables[OutboxMessage.__tablename__]
 
 
 @dataclass(frozen=True)
@@ -140,28 +149,29 @@ class Outcome:
     unreachable: tuple[str, str] | None = field(default=None)
 
 
+def _row(message: NewMessage, now: datetime) -> dict[str, Any]:
+    return {
+        "key": message.key,
+        "channel": message.channel,
+        "recipient": message.recipient,
+        "category": str(message.category),
+        "priority": PRIORITY[message.category],
+        "language": message.language,
+        "taxpayer_id": message.taxpayer_id,
+        "broadcast_id": message.broadcast_id,
+        "content": message.content(),
+        "status": str(Status.CREATED),
+        "attempts": 0,
+        "not_before": message.not_before or now,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
 async def enqueue(session: AsyncSession, messages: Iterable[NewMessage], now: datetime) -> int:
     """Queue messages; those whose key is queued already are left alone. Returns how many were
     new. The caller commits (so a message can be queued in the transaction that caused it)."""
-    rows = [
-        {
-            "key": message.key,
-            "channel": message.channel,
-            "recipient": message.recipient,
-            "category": str(message.category),
-            "priority": PRIORITY[message.category],
-            "language": message.language,
-            "taxpayer_id": message.taxpayer_id,
-            "broadcast_id": message.broadcast_id,
-            "content": message.content(),
-            "status": str(Status.CREATED),
-            "attempts": 0,
-            "not_before": message.not_before or now,
-            "created_at": now,
-            "updated_at": now,
-        }
-        for message in messages
-    ]
+    rows = [_row(message, now) for message in messages]
     if not rows:
         return 0
     statement = (
@@ -171,6 +181,29 @@ async def enqueue(session: AsyncSession, messages: Iterable[NewMessage], now: da
     )
     result = await session.execute(statement, rows)
     return len(result.all())
+
+
+async def enqueue_bulk(session: AsyncSession, messages: Sequence[NewMessage], now: datetime) -> int:
+    """`enqueue` for thousands of messages at once (a broadcast's batch): the same rows, written
+    through `storage.sql.insert_new_rows` (COPY on PostgreSQL)."""
+    connection = await session.connection()
+    stamps: dict[datetime, Stamp] = {}
+
+    def stamp(value: datetime) -> Stamp:
+        if value not in stamps:
+            stamps[value] = driver_timestamp(connection, value)
+        return stamps[value]
+
+    rows = []
+    for message in messages:
+        row = _row(message, now)
+        row["content"] = orjson.dumps(row["content"]).decode()
+        for name in ("not_before", "created_at", "updated_at"):
+            row[name] = stamp(row[name])
+        rows.append(row)
+    columns = tuple(rows[0]) if rows else ()
+    values = [tuple(row.values()) for row in rows]
+    return await insert_new_rows(connection, _OUTBOX, columns, values, unique=["key"])
 
 
 def _pending(column: Any) -> Any:

@@ -3,10 +3,10 @@
 Every other storage module writes engine-neutral SQLAlchemy and calls these for the rest, so a
 dialect branch appears here and nowhere else. The API: `is_postgresql`, `among` (IN lists),
 `lock_rows` and `lock_name` (row and named locks until the transaction ends), `insert_rows`,
-`update_rows` and `copy_rows` (bulk writes), `insert_on_conflict` and `upsert`, `skip_locked`
-and `has_one_writer` (work queues), `driver_timestamp`, `analyze_after_load`, and
-`store_error_reason` / `is_lock_timeout` for driver errors. Table and column names passed in come
-from our own metadata, never from input.
+`insert_new_rows`, `update_rows` and `copy_rows` (bulk writes), `insert_on_conflict` and
+`upsert`, `skip_locked` and `has_one_writer` (work queues), `driver_timestamp`,
+`analyze_after_load`, and `store_error_reason` / `is_lock_timeout` for driver errors. Table and
+column names passed in come from our own metadata, never from input.
 """
 
 from __future__ import annotations
@@ -177,6 +177,44 @@ async def update_rows(
     statement = f"UPDATE {table.name} SET {', '.join(f'{n} = ?' for n in names)} WHERE id = ?"
     for chunk in chunks(rows):
         await connection.exec_driver_sql(statement, [(*row[1:], *added, row[0]) for row in chunk])
+
+
+async def insert_new_rows(
+    connection: AsyncConnection,
+    table: Table,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    unique: Sequence[str],
+) -> int:
+    """Insert `rows` of `columns`, passing over those whose `unique` columns match a row there
+    already (ON CONFLICT DO NOTHING); returns how many were inserted. Values go to the driver as
+    they are (timestamps from `driver_timestamp`, JSON as text).
+
+    PostgreSQL: COPY into a temporary table, then one INSERT … SELECT: thousands of rows in one
+    multi-row INSERT cost psycopg more to parse than the server to write. SQLite: executemany.
+    """
+    if not rows:
+        return 0
+    names = ", ".join(columns)
+    skip = f"ON CONFLICT ({', '.join(unique)}) DO NOTHING"
+    if is_postgresql(connection):
+        staging = f"new_{table.name}"
+        await connection.exec_driver_sql(
+            f"CREATE TEMPORARY TABLE {staging} ON COMMIT DROP AS "
+            f"SELECT {names} FROM {table.name} WITH NO DATA"
+        )
+        await copy_rows(connection, staging, columns, rows)
+        result = await connection.exec_driver_sql(
+            f"INSERT INTO {table.name} ({names}) SELECT {names} FROM {staging} {skip}"
+        )
+        await connection.exec_driver_sql(f"DROP TABLE {staging}")
+        return int(result.rowcount)
+    marks = ", ".join("?" * len(columns))
+    statement = f"INSERT INTO {table.name} ({names}) VALUES ({marks}) {skip}"
+    inserted = 0
+    for chunk in chunks(rows):
+        inserted += int((await connection.exec_driver_sql(statement, list(chunk))).rowcount)
+    return inserted
 
 
 async def analyze_after_load(connection: AsyncConnection, table: Table, written: int) -> None:
