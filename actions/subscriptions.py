@@ -25,7 +25,10 @@ from actions.common import (
     verified_taxpayer,
 )
 from intents.answers import CATEGORY_STEMS, CHANNEL_STEMS, named_by_stem
-from storage.subscriptions import SUBSCRIPTION_CATEGORIES, set_subscription
+from storage.preferences import CATEGORIES, address_on_record, opt_out, record_consent
+
+# The source of a preference the resident states in a conversation, in the preference history.
+CHAT_SOURCE = "chat"
 
 
 def _named(tracker: Tracker, name: str, stems: Mapping[str, tuple[str, ...]]) -> str | None:
@@ -55,11 +58,30 @@ def _ask_channel(dispatcher: CollectingDispatcher, intent: str, **entities: Any)
     )
 
 
-async def _switch(taxpayer_id: int, channel: str, categories: tuple[str, ...], on: bool) -> None:
+async def _subscribe(tracker: Tracker, taxpayer_id: int, channel: str, category: str) -> bool:
+    """Consent to `category` on `channel`, which becomes the first choice: at the chat the
+    resident writes from, else at the address on record. False when there is none."""
+    current_channel, sender_id = sender(tracker)
     current = services.current()
     async with services.session() as session:
-        for category in categories:
-            await set_subscription(session, taxpayer_id, channel, category, on, current.now())
+        if channel == current_channel:
+            address: str | None = sender_id
+        else:
+            address = await address_on_record(session, taxpayer_id, channel)
+        if address is None:
+            return False
+        await record_consent(
+            session, taxpayer_id, channel, address, CHAT_SOURCE, current.now(),
+            categories=(category,), first=True,
+        )  # fmt: skip
+        await session.commit()
+    return True
+
+
+async def _unsubscribe(taxpayer_id: int, channel: str, categories: tuple[str, ...]) -> None:
+    current = services.current()
+    async with services.session() as session:
+        await opt_out(session, taxpayer_id, channel, CHAT_SOURCE, current.now(), categories)
         await session.commit()
 
 
@@ -79,7 +101,9 @@ class ActionSubscribe(GminaAction):
         if channel is None:
             _ask_channel(dispatcher, "subscribe_reminders", category=category)
             return []
-        await _switch(taxpayer_id, channel, (category,), on=True)
+        if not await _subscribe(tracker, taxpayer_id, channel, category):
+            dispatcher.utter_message(response="utter_subscribe_no_address", channel=channel)
+            return []
         dispatcher.utter_message(response="utter_subscribed", category=category, channel=channel)
         return []
 
@@ -101,10 +125,10 @@ class ActionUnsubscribe(GminaAction):
             _ask_channel(dispatcher, "unsubscribe", **({"category": category} if category else {}))
             return []
         if category is None:
-            await _switch(taxpayer_id, channel, SUBSCRIPTION_CATEGORIES, on=False)
+            await _unsubscribe(taxpayer_id, channel, CATEGORIES)
             dispatcher.utter_message(response="utter_unsubscribed_all", channel=channel)
         else:
-            await _switch(taxpayer_id, channel, (category,), on=False)
+            await _unsubscribe(taxpayer_id, channel, (category,))
             dispatcher.utter_message(
                 response="utter_unsubscribed", category=category, channel=channel
             )

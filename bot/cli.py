@@ -24,6 +24,7 @@ COMMANDS = {
     "nlu": "bot.commands.nlu:nlu",
     "outbox": "bot.commands.outbox:outbox_group",
     "rates": "bot.commands.ledger:rates_group",
+    "remind": "bot.commands.remind:remind_group",
     "residents": "bot.commands.residents:residents_group",
     "retention": "bot.commands.retention:retention_group",
     "run": "bot.commands.serve:run_command",

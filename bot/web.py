@@ -26,6 +26,7 @@ from bot.channels.conversation import setup_conversation
 from bot.outbox import outbox_ctx
 from bot.portal import setup_portal_routes
 from bot.retention import retention_ctx
+from bot.scheduler import scheduler_ctx
 from bot.typedefs import CHANNELS, ENGINE, METRICS
 from bot.webchat import setup_webchat_routes
 from kernel.clock import Clock, SystemClock
@@ -142,6 +143,7 @@ def init_app(settings: Settings, *, clock: Clock | None = None) -> web.Applicati
     app.cleanup_ctx.append(_store_ctx)
     app.cleanup_ctx.append(retention_ctx)
     app.cleanup_ctx.append(outbox_ctx)
+    app.cleanup_ctx.append(scheduler_ctx)
     app.router.add_get("/health", health)
     app.router.add_get("/metrics", metrics)
     setup_conversation(app)

@@ -499,3 +499,27 @@ _WEB_CHAT = [
 ]
 
 MESSAGES.update(_WEB_CHAT)
+
+# Issue 9: reminders (notifier.reminders) and the answers about them in the chat.
+_REMINDERS = [
+    N_(
+        "utter_subscribe_no_address",
+        "The tax office has no {channel} address of yours on record, so I cannot remind you "
+        "there. Give it to the office, or choose another channel.",
+    ),
+    N_(
+        "utter_pay_reminder_paid",
+        "Everything in the reminder of {date} is paid already. Thank you!",
+    ),
+    N_("reminder_intro", "{office} reminds you of your local taxes and fees:\n{lines}"),
+    N_("reminder_line_due", "• {kind}: {amount}, due {due_date}"),
+    N_("reminder_line_late", "• {kind}: {amount}, was due {due_date}"),
+    N_("reminder_transfer", "Transfer {amount} to {recipient}, account {account}, title: {title}"),
+    N_("reminder_reply", "Reply “PAY” to get the way to pay, as it stands then."),
+    N_("reminder_sms_full", "{office}: {total_amount} to pay ({kinds}), due {dates}. Reply PAY."),
+    N_("reminder_sms_no_amount", "{office}: a reminder of {kinds}, due {dates}. Reply PAY."),
+    N_("reminder_sms_minimal", "{office}: a reminder of a payment. Reply PAY for the details."),
+    N_("label_pay_button", "Pay"),
+]
+
+MESSAGES.update(_REMINDERS)

@@ -169,8 +169,20 @@ class EmailSettings(_Section):
 
 
 class RemindersSettings(_Section):
+    """The reminder policy (notifier.reminders); docs/reminders.md explains each key."""
+
     offsets_days: list[int] = [-7, -1, 3]
     quiet_hours: str | None = "20:00-08:00"
+    # Kinds of obligation reminded; empty: every kind.
+    kinds: list[str] = []
+    # The hour (Europe/Warsaw) of the daily planning run inside `gmina run`.
+    run_hour: int = Field(default=9, ge=0, le=23)
+    # What an SMS reminder may carry: full (amounts), no_amount, minimal (neither kinds nor dates).
+    sms_content: Literal["full", "no_amount", "minimal"] = "no_amount"
+    # How long after a reminder a "PAY" reply pays exactly what it listed.
+    reply_window_days: int = Field(default=14, ge=1)
+    # Days missed while the server was down that are planned when it starts again.
+    catch_up_days: int = Field(default=7, ge=0)
 
     @field_validator("quiet_hours")
     @classmethod

@@ -4,7 +4,7 @@ ledger's allocations of the taxpayers concerned, through storage.sql's bulk writ
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 import sqlalchemy as sa
@@ -22,6 +22,7 @@ from storage.import_rows import (
 )
 from storage.ledger import LedgerPolicy
 from storage.models import Base, Contact, ContactKind, Obligation, Payment, Taxpayer
+from storage.preferences import record_imported_consents
 from storage.sql import Stamp, among, analyze_after_load, chunks, insert_rows, update_rows
 
 _taxpayers = Base.metadata.tables[Taxpayer.__tablename__]
@@ -71,6 +72,7 @@ async def _sync_contacts(
             on_record[contact.taxpayer_id].append(contact)
     inserts: list[tuple[Any, ...]] = []
     consent_updates: list[tuple[Any, ...]] = []
+    consent_changes: list[tuple[int, str, str, bool]] = []
     deletes: list[int] = []
     for taxpayer_id, row in changed.items():
         wanted = {(r[1], r[2]): r for r in _contact_rows(taxpayer_id, row, now)}
@@ -80,12 +82,16 @@ async def _sync_contacts(
                 imported_consent = contact.consent_source in (None, CONSENT_SOURCE)
                 if contact.source == CONSENT_SOURCE and imported_consent:
                     deletes.append(contact.id)
+                    if contact.notify_consent:
+                        consent_changes.append((taxpayer_id, contact.kind, contact.value, False))
                 continue
             if row.consent is None or new[4] == contact.notify_consent:
                 continue
             if new[4] or contact.consent_source == CONSENT_SOURCE:
                 consent_updates.append((contact.id, new[4], new[5], new[6]))
+                consent_changes.append((taxpayer_id, contact.kind, contact.value, new[4]))
         inserts.extend(wanted.values())
+    consent_changes.extend(_consents_given(inserts))
     if deletes:
         for chunk in chunks(deletes, 500):
             await connection.execute(
@@ -95,6 +101,12 @@ async def _sync_contacts(
         connection, _contacts, ("notify_consent", "consent_source", "consent_at"), consent_updates
     )
     await insert_rows(connection, _contacts, CONTACT_COLUMNS, inserts)
+    await record_imported_consents(connection, consent_changes, CONSENT_SOURCE, now)
+
+
+def _consents_given(contacts: Sequence[tuple[Any, ...]]) -> list[tuple[int, str, str, bool]]:
+    """(taxpayer_id, kind, value, True) of the new contact rows that carry a consent."""
+    return [(row[0], row[1], row[2], True) for row in contacts if row[4]]
 
 
 async def write_taxpayers(connection: AsyncConnection, plan: TaxpayerPlan, now: Stamp) -> None:
@@ -113,16 +125,13 @@ async def write_taxpayers(connection: AsyncConnection, plan: TaxpayerPlan, now: 
     await _sync_contacts(connection, plan.updated_rows, now)
     if plan.inserted_rows:
         ids = await id_map(connection, _taxpayers)
-        await insert_rows(
-            connection,
-            _contacts,
-            CONTACT_COLUMNS,
-            [
-                contact
-                for row in plan.inserted_rows
-                for contact in _contact_rows(ids[row.values[0]], row, now)
-            ],
-        )
+        contacts = [
+            contact
+            for row in plan.inserted_rows
+            for contact in _contact_rows(ids[row.values[0]], row, now)
+        ]
+        await insert_rows(connection, _contacts, CONTACT_COLUMNS, contacts)
+        await record_imported_consents(connection, _consents_given(contacts), CONSENT_SOURCE, now)
 
 
 async def write_rows(connection: AsyncConnection, kind: ImportKind, plan: Plan, now: Stamp) -> None:

@@ -13,10 +13,12 @@ Two levels, both kept with their time and source:
 
     delivery_channels   {taxpayer_id: [(channel, address), …]} in the taxpayer's order, only
                         consented, not opted out and not marked unreachable (storage.outbox)
+    address_on_record   the address a channel would use for a taxpayer (a phone, a bound chat)
     record_consent      consent to a channel's address (optionally moved to the front)
     opt_out / opt_in    a category on a channel off or on again; the consent stays
     withdraw_consent    the consent to a channel's addresses withdrawn altogether
     preference_history  every change, oldest first
+    record_imported_consents   the history rows of consents an import gave or took back
 """
 
 from __future__ import annotations
@@ -26,14 +28,14 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from kernel.errors import NotFoundError
 from storage.conversation_models import Subscription
 from storage.models import Base, Contact, ContactKind
 from storage.outbox_models import UnreachableRecipient
 from storage.reminder_models import PreferenceChange
-from storage.sql import IDS_PER_STATEMENT, among, insert_on_conflict
+from storage.sql import IDS_PER_STATEMENT, Stamp, among, insert_on_conflict, insert_rows
 from storage.subscriptions import SUBSCRIPTION_CATEGORIES, set_subscription
 
 CATEGORIES = SUBSCRIPTION_CATEGORIES
@@ -51,8 +53,13 @@ OPT_OUT = "opt-out"
 ORDER = "order"
 
 _contacts = Base.metadata.tables[Contact.__tablename__]
+_changes = Base.metadata.tables[PreferenceChange.__tablename__]
+_CHANNEL_OF_RECORD = {kind: channel for channel, kind in _RECORD_KIND.items()}
 
 Address = tuple[str, str]  # (channel, address)
+_HISTORY_COLUMNS = (
+    "taxpayer_id", "category", "channel", "address", "change", "position", "source", "at",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -150,6 +157,19 @@ async def delivery_channels(
             addresses = found.setdefault(taxpayer_id, [])
             if all(channel != known for known, _ in addresses):
                 addresses.append((channel, address))
+    return found
+
+
+async def address_on_record(session: AsyncSession, taxpayer_id: int, channel: str) -> str | None:
+    """The taxpayer's oldest address for `channel`: a phone or e-mail address on record, or a
+    chat bound to them; None when they have none."""
+    _check(channel)
+    found: str | None = await session.scalar(
+        sa.select(Contact.value)
+        .where(Contact.taxpayer_id == taxpayer_id, Contact.kind == contact_kind(channel))
+        .order_by(Contact.id)
+        .limit(1)
+    )
     return found
 
 
@@ -365,3 +385,19 @@ async def preference_history(session: AsyncSession, taxpayer_id: int) -> list[Ch
         .order_by(PreferenceChange.id)
     )
     return [Change(*row) for row in rows]
+
+
+async def record_imported_consents(
+    connection: AsyncConnection,
+    changes: Sequence[tuple[int, str, str, bool]],
+    source: str,
+    now: Stamp,
+) -> None:
+    """History rows, in bulk, for consents an import wrote on contacts: (taxpayer_id, contact
+    kind, address, agreed) — a consent given, or one the finance system no longer holds."""
+    rows = [
+        (taxpayer_id, None, _CHANNEL_OF_RECORD[kind], address,
+         CONSENT if agreed else WITHDRAWAL, None, source, now)
+        for taxpayer_id, kind, address, agreed in changes
+    ]  # fmt: skip
+    await insert_rows(connection, _changes, _HISTORY_COLUMNS, rows)

@@ -52,3 +52,12 @@ class ReminderCoverage(Base):
     obligation_ids: Mapped[list[Any]] = mapped_column(JSON)
     # Whether and when it reached the resident: the outbox row's status and sent_at, by key.
     queued_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class ReminderRun(Base):
+    """A day the planner has planned: a server started after a gap plans the days missed."""
+
+    __tablename__ = "reminder_runs"
+
+    on_date: Mapped[date] = mapped_column(Date, primary_key=True)
+    planned_at: Mapped[datetime] = mapped_column(UtcDateTime())

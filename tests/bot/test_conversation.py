@@ -20,6 +20,7 @@ from storage.bindings import create_link_token, issue_activation_code
 from storage.casework import list_cases
 from storage.conversation_models import Conversation
 from storage.conversation_state import load_conversation, save_conversation
+from storage.models import Contact
 from tests.conftest import Store
 from tests.conversation_helpers import (
     NOW,
@@ -40,6 +41,17 @@ CITY = CitySettings()
 def said(key: str, language: str, **values: Any) -> str:
     """A long standard answer, as the catalogue words it."""
     return render(key, language, values)
+
+
+async def add_phone(store: Store, taxpayer_id: int) -> None:
+    """The phone on record that the SMS reminders a resident asks for go to."""
+    async with store.sessions() as session:
+        await session.execute(
+            sa.insert(Contact).values(
+                taxpayer_id=taxpayer_id, kind="phone", value="+48601234567", source="import"
+            )
+        )
+        await session.commit()
 
 
 def office_contact(language: str) -> str:
@@ -286,7 +298,7 @@ async def test_forms_completed_confirmed_or_cancelled_and_their_status_asked_lat
 async def test_deadlines_pay_clarification_reminders_and_a_person(
     store: Store, aiohttp_client: ClientMaker
 ) -> None:
-    await add_resident(store)
+    await add_phone(store, await add_resident(store))
     figures = await gmina_balance_json(store)
     late_tax, dog = row(figures, "PT-2027-1"), row(figures, "DOG-2027")
     chat = Chat(await aiohttp_client(new_app(store)))
@@ -734,7 +746,7 @@ TOUR = {
 async def test_every_action_answers_in_the_residents_language(
     store: Store, aiohttp_client: ClientMaker, language: str
 ) -> None:
-    await add_resident(store, language=language)
+    await add_phone(store, await add_resident(store, language=language))
     async with store.sessions() as session:
         code = await issue_activation_code(session, TAXPAYER_REF, NOW)
         await session.commit()

@@ -1,4 +1,4 @@
-"""reminders: channel order in subscriptions, preference history, reminder coverage
+"""reminders: channel order in subscriptions, preference history, reminder coverage and runs
 
 Revision ID: 0012
 Revises: 0007
@@ -49,9 +49,15 @@ def upgrade() -> None:
     sa.UniqueConstraint('outbox_key', name=op.f('uq_reminder_coverage_outbox_key'))
     )
     op.create_index('ix_reminder_coverage_taxpayer_at', 'reminder_coverage', ['taxpayer_id', 'queued_at'], unique=False)
+    op.create_table('reminder_runs',
+    sa.Column('on_date', sa.Date(), nullable=False),
+    sa.Column('planned_at', sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('on_date', name=op.f('pk_reminder_runs'))
+    )
 
 
 def downgrade() -> None:
+    op.drop_table('reminder_runs')
     op.drop_index('ix_reminder_coverage_taxpayer_at', table_name='reminder_coverage')
     op.drop_table('reminder_coverage')
     op.drop_index('ix_preference_changes_taxpayer_at', table_name='preference_changes')

@@ -1,0 +1,196 @@
+"""The reminder planner's queries: what is due at given effective due dates and still unpaid,
+what each queued reminder covered, and which days were planned.
+
+    obligations_due_at   per taxpayer, the obligations whose effective due date is one of the
+                         dates given and that still have principal outstanding (payments known
+                         now count, whatever day is planned: a late plan reminds of nothing paid)
+    record_coverage      what each queued reminder listed (one row per outbox key)
+    latest_reminder      the newest reminder of a taxpayer since a time, with what it listed
+    mark_planned / last_planned_day   the days planned, for catching up after a gap
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.ledger import effective_due_date
+from storage.models import Allocation, Obligation, Taxpayer, as_money
+from storage.reminder_models import ReminderCoverage, ReminderRun
+from storage.sql import insert_on_conflict
+
+# How far back a deadline can lie and still be shifted onto a later day: Saturdays, Sundays and
+# holidays in a row (24–26 December with a weekend is five).
+_LONGEST_SHIFT = 10
+# How long before its effective due date a late-delivered decision can have been delivered
+# (OP art. 47 §2: fourteen days, then days off).
+_DELIVERY_REACH = 14 + _LONGEST_SHIFT
+
+
+@dataclass(frozen=True)
+class DueObligation:
+    id: int
+    ref: str
+    kind: str
+    effective_due_date: date
+    outstanding: Decimal
+
+
+@dataclass(frozen=True)
+class DueTaxpayer:
+    id: int
+    ref: str
+    language: str
+    account_number: str | None
+    obligations: list[DueObligation]
+
+
+def _statutory_dates(effective: Collection[date]) -> set[date]:
+    """Every statutory due date whose working-day shift lands on one of `effective`."""
+    return {
+        day - timedelta(days=back)
+        for day in effective
+        for back in range(_LONGEST_SHIFT + 1)
+        if effective_due_date(day - timedelta(days=back)) == day
+    }
+
+
+async def obligations_due_at(
+    session: AsyncSession, effective: Collection[date], kinds: Sequence[str] = ()
+) -> list[DueTaxpayer]:
+    """Taxpayers (by id) with obligations whose effective due date is in `effective` and whose
+    principal is not all paid; `kinds` narrows the kinds (empty: all)."""
+    if not effective:
+        return []
+    paid = sa.func.coalesce(sa.func.sum(Allocation.principal), 0)
+    latest = max(effective)
+    # A decision delivered late moves its deadline (OP art. 47 §2): such obligations are
+    # taken by the delivery date and their effective date is worked out below.
+    by_date = Obligation.due_date.in_(sorted(_statutory_dates(effective)))
+    late_delivery = Obligation.decision_delivered_on.between(
+        min(effective) - timedelta(days=_DELIVERY_REACH), latest
+    )
+    query = (
+        sa.select(
+            Obligation.id,
+            Obligation.ref,
+            Obligation.kind,
+            Obligation.due_date,
+            Obligation.decision_delivered_on,
+            as_money(Obligation.amount - paid).label("outstanding"),
+            Taxpayer.id.label("taxpayer_id"),
+            Taxpayer.ref.label("taxpayer_ref"),
+            Taxpayer.language,
+            Taxpayer.account_number,
+        )
+        .join(Taxpayer, Taxpayer.id == Obligation.taxpayer_id)
+        .outerjoin(Allocation, Allocation.obligation_id == Obligation.id)
+        .where(sa.or_(by_date, late_delivery))
+        .group_by(Obligation.id, Taxpayer.id)
+        .having(Obligation.amount > paid)
+        .order_by(Taxpayer.id, Obligation.due_date, Obligation.id)
+    )
+    if kinds:
+        query = query.where(Obligation.kind.in_(list(kinds)))
+    found: dict[int, DueTaxpayer] = {}
+    for row in await session.execute(query):
+        due = effective_due_date(row.due_date, row.decision_delivered_on)
+        if due not in effective:
+            continue
+        taxpayer = found.get(row.taxpayer_id)
+        if taxpayer is None:
+            taxpayer = found[row.taxpayer_id] = DueTaxpayer(
+                row.taxpayer_id, row.taxpayer_ref, row.language, row.account_number, []
+            )
+        taxpayer.obligations.append(DueObligation(row.id, row.ref, row.kind, due, row.outstanding))
+    return list(found.values())
+
+
+@dataclass(frozen=True)
+class Coverage:
+    outbox_key: str
+    taxpayer_id: int
+    channel: str
+    recipient: str
+    on_date: date
+    obligation_ids: list[int]
+
+
+async def record_coverage(
+    session: AsyncSession, covered: Sequence[Coverage], now: datetime
+) -> None:
+    """What each reminder listed; a reminder recorded already keeps its row."""
+    if not covered:
+        return
+    await session.execute(
+        insert_on_conflict(session, ReminderCoverage).on_conflict_do_nothing(
+            index_elements=["outbox_key"]
+        ),
+        [
+            {
+                "outbox_key": item.outbox_key,
+                "taxpayer_id": item.taxpayer_id,
+                "channel": item.channel,
+                "recipient": item.recipient,
+                "on_date": item.on_date,
+                "obligation_ids": item.obligation_ids,
+                "queued_at": now,
+            }
+            for item in covered
+        ],
+    )
+
+
+@dataclass(frozen=True)
+class Reminded:
+    """The newest reminder of a taxpayer: its day and the references of what it listed."""
+
+    on_date: date
+    queued_at: datetime
+    obligation_refs: list[str]
+
+
+async def latest_reminder(
+    session: AsyncSession, taxpayer_id: int, since: datetime
+) -> Reminded | None:
+    row = (
+        await session.execute(
+            sa.select(
+                ReminderCoverage.on_date,
+                ReminderCoverage.queued_at,
+                ReminderCoverage.obligation_ids,
+            )
+            .where(
+                ReminderCoverage.taxpayer_id == taxpayer_id,
+                ReminderCoverage.queued_at >= since,
+            )
+            .order_by(ReminderCoverage.queued_at.desc(), ReminderCoverage.id.desc())
+            .limit(1)
+        )
+    ).one_or_none()
+    if row is None:
+        return None
+    ids = [int(value) for value in row.obligation_ids]
+    listed = await session.execute(
+        sa.select(Obligation.id, Obligation.ref).where(Obligation.id.in_(ids))
+    )
+    refs = {obligation_id: ref for obligation_id, ref in listed}
+    return Reminded(row.on_date, row.queued_at, [refs[i] for i in ids if i in refs])
+
+
+async def mark_planned(session: AsyncSession, day: date, now: datetime) -> None:
+    await session.execute(
+        insert_on_conflict(session, ReminderRun)
+        .values(on_date=day, planned_at=now)
+        .on_conflict_do_nothing(index_elements=["on_date"])
+    )
+
+
+async def last_planned_day(session: AsyncSession) -> date | None:
+    found: date | None = await session.scalar(sa.select(sa.func.max(ReminderRun.on_date)))
+    return found
