@@ -103,9 +103,7 @@ async def _measure(url: str, taxpayers: int) -> dict[str, Any]:
         segment_seconds = time.perf_counter() - started
 
     started = time.perf_counter()
-    result = await send_broadcast(
-        sessions, made.id, staff=None, clock=clock, hold_until=lambda channel, at: at
-    )
+    result = await send_broadcast(sessions, made.id, staff=None, clock=clock, quiet_hours=None)
     fan_out_seconds = time.perf_counter() - started
     async with sessions() as session:
         queued = await session.scalar(sa.select(sa.func.count()).select_from(OutboxMessage))
@@ -115,9 +113,7 @@ async def _measure(url: str, taxpayers: int) -> dict[str, Any]:
         )
         await session.commit()
     started = time.perf_counter()
-    again = await send_broadcast(
-        sessions, made.id, staff=None, clock=clock, hold_until=lambda channel, at: at
-    )
+    again = await send_broadcast(sessions, made.id, staff=None, clock=clock, quiet_hours=None)
     again_seconds = time.perf_counter() - started
     await engine.dispose()
     return {

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from kernel.clock import Clock, today_in_warsaw
 from kernel.i18n import DEFAULT_LANGUAGE
+from notifier.quiet_hours import hold_until
 from storage.broadcasts import (
     BroadcastStatus,
     BroadcastView,
@@ -40,8 +41,6 @@ SAMPLES = 3
 
 # Told (done, total) after each batch.
 Progress = Callable[[int, int], Awaitable[None]]
-# The time a message on `channel` may go out at, given now: later in quiet hours.
-HoldUntil = Callable[[str, datetime], datetime]
 
 
 @dataclass(frozen=True)
@@ -134,17 +133,21 @@ async def send_broadcast(
     *,
     staff: str | None,
     clock: Clock,
-    hold_until: HoldUntil,
+    quiet_hours: str | None,
     progress: Progress | None = None,
     batch_size: int = BATCH_SIZE,
 ) -> SendResult:
-    """Fan an approved broadcast out into the outbox (or finish one whose fan-out was cut)."""
+    """Fan an approved broadcast out into the outbox (or finish one whose fan-out was cut).
+    SMS and Telegram messages queued in `quiet_hours` wait until they end."""
     async with sessions() as session:
         broadcast = await begin_send(session, broadcast_id, staff=staff, now=clock.now())
         await session.commit()
         recipients = await _recipients(session, broadcast, today_in_warsaw(clock))
     now = clock.now()
-    not_before = {channel: hold_until(channel, now) for channel in {r.channel for r in recipients}}
+    not_before = {
+        channel: hold_until(channel, now, quiet_hours) or now
+        for channel in {recipient.channel for recipient in recipients}
+    }
     log.info("broadcast %s: %s recipients", broadcast_id, len(recipients))
     added = done = 0
     for start in range(0, len(recipients), batch_size):

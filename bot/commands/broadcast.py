@@ -215,6 +215,8 @@ def send_command(ctx: click.Context, broadcast_id: int, batch_size: int, staff: 
     `gmina run` (or `gmina outbox send`) delivers it; quiet hours hold SMS and Telegram messages.
     """
 
+    quiet_hours = settings_from(ctx).reminders.quiet_hours
+
     async def work(sessions: async_sessionmaker[AsyncSession]) -> SendResult:
         with progress_bar(broadcast_id) as progress:
             return await send_broadcast(
@@ -222,7 +224,7 @@ def send_command(ctx: click.Context, broadcast_id: int, batch_size: int, staff: 
                 broadcast_id,
                 staff=staff,
                 clock=SystemClock(),
-                hold_until=lambda channel, now: now,
+                quiet_hours=quiet_hours,
                 progress=progress,
                 batch_size=batch_size,
             )

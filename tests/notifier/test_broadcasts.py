@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
 
+from kernel.clock import FrozenClock
 from notifier.broadcasts import preview_broadcast, send_broadcast
 from storage.broadcasts import (
     BadText,
@@ -31,10 +32,6 @@ from tests.notifier.conftest import TelegramLine, make_dispatcher
 
 TEXT_PL = "Jutro ulica Główna będzie zamknięta od 8:00 do 16:00."
 TEXT_EN = "Tomorrow Główna street is closed from 8:00 to 16:00."
-
-
-def at_once(channel: str, now: datetime) -> datetime:
-    return now
 
 
 @pytest.fixture
@@ -148,7 +145,7 @@ async def test_a_disabled_member_can_neither_draft_nor_send_nor_cancel(
             await cancel_broadcast(session, broadcast_id, staff="kasia", now=NOW)
     with pytest.raises(NotAllowed):
         await send_broadcast(
-            store.sessions, broadcast_id, staff="kasia", clock=clock(), hold_until=at_once
+            store.sessions, broadcast_id, staff="kasia", clock=clock(), quiet_hours=None
         )
     async with store.sessions() as session:
         assert await broadcast_counts(session, broadcast_id) == []
@@ -190,7 +187,7 @@ async def test_preview_counts_what_is_queued_and_samples_in_each_language(
     ]
     await _approve(store, broadcast_id)
     result = await send_broadcast(
-        store.sessions, broadcast_id, staff=None, clock=clock(), hold_until=at_once
+        store.sessions, broadcast_id, staff=None, clock=clock(), quiet_hours=None
     )
     assert (result.recipients, result.newly_queued, result.stopped) == (4, 4, False)
     assert result.broadcast.status == "sent"
@@ -213,13 +210,13 @@ async def test_send_twice_queues_once_and_a_sent_one_cannot_change(
     broadcast_id = await _draft(store)
     await _approve(store, broadcast_id)
     first = await send_broadcast(
-        store.sessions, broadcast_id, staff=None, clock=clock(), hold_until=at_once, batch_size=1
+        store.sessions, broadcast_id, staff=None, clock=clock(), quiet_hours=None, batch_size=1
     )
     assert first.newly_queued == 4
     async with store.sessions() as session:
         with pytest.raises(WrongState, match="is sent: it cannot be sent"):
             await send_broadcast(
-                store.sessions, broadcast_id, staff=None, clock=clock(), hold_until=at_once
+                store.sessions, broadcast_id, staff=None, clock=clock(), quiet_hours=None
             )
         with pytest.raises(WrongState, match="is sent: it cannot be edited"):
             await set_text(session, broadcast_id, "en", TEXT_EN, staff="kasia", now=NOW)
@@ -249,12 +246,12 @@ async def test_a_fan_out_cut_short_is_resumed_without_duplicates(
             broadcast_id,
             staff=None,
             clock=clock(),
-            hold_until=at_once,
+            quiet_hours=None,
             progress=crash_after_two,
             batch_size=1,
         )
     resumed = await send_broadcast(
-        store.sessions, broadcast_id, staff=None, clock=clock(), hold_until=at_once, batch_size=3
+        store.sessions, broadcast_id, staff=None, clock=clock(), quiet_hours=None, batch_size=3
     )
     assert seen == [1, 2]
     assert (resumed.recipients, resumed.newly_queued) == (4, 2)
@@ -280,7 +277,7 @@ async def test_cancel_withdraws_what_is_queued_and_stops_a_running_fan_out(
         broadcast_id,
         staff=None,
         clock=clock(),
-        hold_until=at_once,
+        quiet_hours=None,
         progress=cancel_after_the_first_batch,
         batch_size=2,
     )
@@ -298,7 +295,7 @@ async def test_cancel_withdraws_what_is_queued_and_stops_a_running_fan_out(
         ]
         with pytest.raises(WrongState, match="is cancelled: it cannot be sent"):
             await send_broadcast(
-                store.sessions, broadcast_id, staff=None, clock=clock(), hold_until=at_once
+                store.sessions, broadcast_id, staff=None, clock=clock(), quiet_hours=None
             )
         with pytest.raises(WrongState, match="is cancelled: it cannot be cancelled"):
             await cancel_broadcast(session, broadcast_id, staff=None, now=NOW)
@@ -318,9 +315,7 @@ async def test_cancel_leaves_what_was_sent_and_withdraws_the_rest(
 ) -> None:
     broadcast_id = await _draft(store)
     await _approve(store, broadcast_id)
-    await send_broadcast(
-        store.sessions, broadcast_id, staff=None, clock=clock(), hold_until=at_once
-    )
+    await send_broadcast(store.sessions, broadcast_id, staff=None, clock=clock(), quiet_hours=None)
     # Only Telegram has a sender here: its message goes, SMS and e-mail stay queued.
     await make_dispatcher(store, telegram).run_until_idle()
     async with store.sessions() as session:
@@ -344,7 +339,7 @@ async def test_preview_counts_equal_the_delivered_counts(
     await _approve(store, broadcast_id)
     preview = await preview_broadcast(store.sessions, broadcast_id, clock())
     await send_broadcast(
-        store.sessions, broadcast_id, staff=None, clock=clock(), hold_until=at_once, batch_size=7
+        store.sessions, broadcast_id, staff=None, clock=clock(), quiet_hours=None, batch_size=7
     )
     await make_dispatcher(store, telegram).run_until_idle(wait_for_retries=True)
     async with store.sessions() as session:
@@ -353,3 +348,25 @@ async def test_preview_counts_equal_the_delivered_counts(
     assert counts == [("telegram", "sent", 61)]
     assert len({m.chat_id for m in telegram.peer.sent}) == 61
     assert len(telegram.peer.sent) == 61
+
+
+async def test_quiet_hours_hold_sms_and_telegram_but_not_e_mail(
+    store: Store, city: dict[str, int]
+) -> None:
+    broadcast_id = await _draft(store)
+    await _approve(store, broadcast_id)
+    evening = FrozenClock(datetime(2026, 11, 23, 20, 30, tzinfo=UTC))  # 21:30 in Warsaw
+    await send_broadcast(
+        store.sessions, broadcast_id, staff=None, clock=evening, quiet_hours="20:00-08:00"
+    )
+    async with store.sessions() as session:
+        rows = (
+            await session.execute(sa.select(OutboxMessage.channel, OutboxMessage.not_before))
+        ).all()
+    morning = datetime(2026, 11, 24, 7, 0, tzinfo=UTC)  # 08:00 in Warsaw
+    assert sorted(rows) == [
+        ("email", evening.now()),
+        ("email", evening.now()),
+        ("sms", morning),
+        ("telegram", morning),
+    ]
