@@ -8,6 +8,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
 
@@ -16,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from tqdm import tqdm
 
 from bot.commands.common import settings_from, with_store
-from bot.commands.staff import refused_in_one_line
+from bot.commands.staff import in_one_transaction, refused_in_one_line
 from kernel.clock import SystemClock
 from kernel.i18n import DEFAULT_LANGUAGE, LANGUAGES
 from kernel.settings import Settings
@@ -43,6 +44,8 @@ from storage.broadcasts import (
 from storage.segments import BadSegment
 
 T = TypeVar("T")
+# Refusals told in one line (with storage.staff's).
+REFUSALS = (BroadcastError, BadSegment)
 
 AS_OPTION = click.option(
     "--as",
@@ -70,7 +73,7 @@ def read_text(file: str) -> str:
 
 def _run(ctx: click.Context, work: Callable[[async_sessionmaker[AsyncSession]], Awaitable[T]]) -> T:
     settings: Settings = settings_from(ctx)
-    with refused_in_one_line(BroadcastError, BadSegment):
+    with refused_in_one_line(*REFUSALS):
         return with_store(settings, work)
 
 
@@ -104,16 +107,11 @@ def create_command(
     channel:telegram|sms|email.
     """
     text = read_text(text_file)
-
-    async def work(sessions: async_sessionmaker[AsyncSession]) -> BroadcastView:
-        async with sessions() as session:
-            made = await create_broadcast(
-                session, segment, lang, text, staff=staff, now=SystemClock().now()
-            )
-            await session.commit()
-            return made
-
-    made = _run(ctx, work)
+    made = in_one_transaction(
+        ctx,
+        lambda session, now: create_broadcast(session, segment, lang, text, staff=staff, now=now),
+        *REFUSALS,
+    )
     click.echo(f"broadcast {made.id} created as a draft")
 
 
@@ -137,17 +135,14 @@ def edit_command(
         raise click.UsageError("give --text-file (with --lang) or --segment, or both")
     text = read_text(text_file) if text_file is not None else None
 
-    async def work(sessions: async_sessionmaker[AsyncSession]) -> BroadcastView:
-        async with sessions() as session:
-            now = SystemClock().now()
-            if segment is not None:
-                changed = await set_segment(session, broadcast_id, segment, staff=staff, now=now)
-            if text is not None:
-                changed = await set_text(session, broadcast_id, lang, text, staff=staff, now=now)
-            await session.commit()
-            return changed
+    async def edit(session: AsyncSession, now: datetime) -> BroadcastView:
+        if segment is not None:
+            changed = await set_segment(session, broadcast_id, segment, staff=staff, now=now)
+        if text is not None:
+            changed = await set_text(session, broadcast_id, lang, text, staff=staff, now=now)
+        return changed
 
-    click.echo(_describe(_run(ctx, work)))
+    click.echo(_describe(in_one_transaction(ctx, edit, *REFUSALS)))
 
 
 @broadcast_group.command("preview")
@@ -177,15 +172,12 @@ def preview_command(ctx: click.Context, broadcast_id: int) -> None:
 def approve_command(ctx: click.Context, broadcast_id: int, staff: str) -> None:
     """Approve a draft: an approver or admin who did not write it."""
 
-    async def work(sessions: async_sessionmaker[AsyncSession]) -> BroadcastView:
-        async with sessions() as session:
-            approved = await approve_broadcast(
-                session, broadcast_id, staff=staff, now=SystemClock().now()
-            )
-            await session.commit()
-            return approved
-
-    click.echo(_describe(_run(ctx, work)))
+    approved = in_one_transaction(
+        ctx,
+        lambda session, now: approve_broadcast(session, broadcast_id, staff=staff, now=now),
+        *REFUSALS,
+    )
+    click.echo(_describe(approved))
 
 
 @contextmanager
@@ -266,15 +258,11 @@ def status_command(ctx: click.Context, broadcast_id: int) -> None:
 def cancel_command(ctx: click.Context, broadcast_id: int, staff: str | None) -> None:
     """Cancel a broadcast; its messages not yet taken for sending are withdrawn."""
 
-    async def work(sessions: async_sessionmaker[AsyncSession]) -> int:
-        async with sessions() as session:
-            withdrawn = await cancel_broadcast(
-                session, broadcast_id, staff=staff, now=SystemClock().now()
-            )
-            await session.commit()
-            return withdrawn
-
-    withdrawn = _run(ctx, work)
+    withdrawn = in_one_transaction(
+        ctx,
+        lambda session, now: cancel_broadcast(session, broadcast_id, staff=staff, now=now),
+        *REFUSALS,
+    )
     click.echo(f"broadcast {broadcast_id} cancelled: {withdrawn} queued messages withdrawn")
 
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import getpass
 import sys
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
+from typing import TypeVar
 
 import click
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -22,6 +24,8 @@ from storage.staff import (
     list_staff,
     set_password,
 )
+
+T = TypeVar("T")
 
 # Changes made from the command line are audited under this actor.
 CLI_ACTOR = "staff:cli"
@@ -51,6 +55,25 @@ def refused_in_one_line(*errors: type[Exception]) -> Iterator[None]:
         raise click.ClickException(str(exc)) from None
 
 
+def in_one_transaction(
+    ctx: click.Context,
+    act: Callable[[AsyncSession, datetime], Awaitable[T]],
+    *refusals: type[Exception],
+) -> T:
+    """`act(session, now)` in one transaction, committed when it returns; a refusal of ours
+    ends the command with its line."""
+
+    async def work(sessions: async_sessionmaker[AsyncSession]) -> T:
+        async with sessions() as session:
+            done = await act(session, SystemClock().now())
+            await session.commit()
+            return done
+
+    settings = settings_from(ctx)
+    with refused_in_one_line(*refusals):
+        return with_store(settings, work)
+
+
 @click.group("staff")
 def staff_group() -> None:
     """Staff accounts for the panel and for `--as NAME` in broadcasts."""
@@ -63,19 +86,14 @@ def staff_group() -> None:
 @click.pass_context
 def add_command(ctx: click.Context, name: str, role: str, password_stdin: bool) -> None:
     """Add staff member NAME with a role: clerk, approver (also approves broadcasts) or admin."""
-    settings = settings_from(ctx)
     password = read_password(name, password_stdin)
 
-    async def work(sessions: async_sessionmaker[AsyncSession]) -> Staff:
-        async with sessions() as session:
-            added = await add_staff(
-                session, name, Role(role), password, actor=CLI_ACTOR, now=SystemClock().now()
-            )
-            await session.commit()
-            return added
-
-    with refused_in_one_line():
-        added = with_store(settings, work)
+    added = in_one_transaction(
+        ctx,
+        lambda session, now: add_staff(
+            session, name, Role(role), password, actor=CLI_ACTOR, now=now
+        ),
+    )
     click.echo(f"added {added.name} ({added.role})")
 
 
@@ -85,16 +103,11 @@ def add_command(ctx: click.Context, name: str, role: str, password_stdin: bool) 
 @click.pass_context
 def passwd_command(ctx: click.Context, name: str, password_stdin: bool) -> None:
     """Set a new password for NAME."""
-    settings = settings_from(ctx)
     password = read_password(name, password_stdin)
 
-    async def work(sessions: async_sessionmaker[AsyncSession]) -> None:
-        async with sessions() as session:
-            await set_password(session, name, password, actor=CLI_ACTOR, now=SystemClock().now())
-            await session.commit()
-
-    with refused_in_one_line():
-        with_store(settings, work)
+    in_one_transaction(
+        ctx, lambda session, now: set_password(session, name, password, actor=CLI_ACTOR, now=now)
+    )
     click.echo(f"password of {name} changed")
 
 
@@ -103,16 +116,9 @@ def passwd_command(ctx: click.Context, name: str, password_stdin: bool) -> None:
 @click.pass_context
 def disable_command(ctx: click.Context, name: str) -> None:
     """Disable NAME: they can no longer log in, create, approve, send or cancel."""
-    settings = settings_from(ctx)
-
-    async def work(sessions: async_sessionmaker[AsyncSession]) -> bool:
-        async with sessions() as session:
-            changed = await disable_staff(session, name, actor=CLI_ACTOR, now=SystemClock().now())
-            await session.commit()
-            return changed
-
-    with refused_in_one_line():
-        changed = with_store(settings, work)
+    changed = in_one_transaction(
+        ctx, lambda session, now: disable_staff(session, name, actor=CLI_ACTOR, now=now)
+    )
     click.echo(f"{name} disabled" if changed else f"{name} was disabled already")
 
 

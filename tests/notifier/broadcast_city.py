@@ -15,16 +15,19 @@ Monday), so only A is overdue.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from decimal import Decimal
 
 import sqlalchemy as sa
 from argon2 import PasswordHasher
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kernel.clock import FrozenClock
-from storage.models import Allocation, Contact, Obligation, Payment, Taxpayer
+from kernel.settings import LedgerSettings
+from storage.balances import load_rate_tables, refresh_allocations
+from storage.ledger import LedgerPolicy
+from storage.models import Contact, Taxpayer
 from storage.preferences import opt_out
 from storage.staff import Role, add_staff
+from tests.conversation_helpers import add_obligation, add_payment
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 PASSWORD = "correct horse battery"
@@ -72,27 +75,6 @@ async def add_household(
     return taxpayer_id
 
 
-async def add_obligation(
-    session: AsyncSession, taxpayer_id: int, ref: str, kind: str, due: date, amount: str
-) -> int:
-    obligation_id: int = (
-        await session.execute(
-            sa.insert(Obligation)
-            .values(
-                ref=ref,
-                taxpayer_id=taxpayer_id,
-                kind=kind,
-                year=due.year,
-                due_date=due,
-                amount=Decimal(amount),
-                row_hash="test",
-            )
-            .returning(Obligation.id)
-        )
-    ).scalar_one()
-    return obligation_id
-
-
 async def build_city(session: AsyncSession) -> dict[str, int]:
     ids = {
         "A": await add_household(
@@ -133,29 +115,10 @@ async def build_city(session: AsyncSession) -> dict[str, int]:
     }
     await add_obligation(session, ids["A"], "A-1", "property_tax", date(2026, 3, 16), "120.00")
     await add_obligation(session, ids["B"], "B-1", "waste_fee", date(2026, 11, 21), "35.00")
-    paid = await add_obligation(session, ids["C"], "C-1", "dog_fee", date(2025, 3, 15), "50.00")
-    payment_id = (
-        await session.execute(
-            sa.insert(Payment)
-            .values(
-                ref="P-1",
-                taxpayer_id=ids["C"],
-                obligation_id=paid,
-                paid_on=date(2025, 3, 1),
-                amount=Decimal("50.00"),
-                row_hash="test",
-            )
-            .returning(Payment.id)
-        )
-    ).scalar_one()
-    await session.execute(
-        sa.insert(Allocation).values(
-            payment_id=payment_id,
-            obligation_id=paid,
-            principal=Decimal("50.00"),
-            interest=Decimal("0.00"),
-        )
-    )
+    dog_fee = await add_obligation(session, ids["C"], "C-1", "dog_fee", date(2025, 3, 15), "50.00")
+    await add_payment(session, ids["C"], "P-1", date(2025, 3, 1), "50.00", dog_fee)
+    policy = LedgerPolicy.from_settings(LedgerSettings())
+    await refresh_allocations(session, [ids["C"]], policy, await load_rate_tables(session))
     await opt_out(session, ids["D"], "telegram", "chat", NOW, categories=["announcements"])
     return ids
 
