@@ -135,13 +135,16 @@ def _unpaid_before(today: date) -> Select[int, date, date | None]:
     """Obligations due before `today` by the statute with principal outstanding: a superset of
     the overdue ones (an effective due date is never earlier than the statutory one)."""
     paid = (
-        select(func.coalesce(func.sum(Allocation.principal), 0))
-        .where(Allocation.obligation_id == Obligation.id)
-        .scalar_subquery()
+        select(Allocation.obligation_id, func.sum(Allocation.principal).label("principal"))
+        .where(Allocation.obligation_id.is_not(None))
+        .group_by(Allocation.obligation_id)
+        .subquery()
     )
-    return select(
-        Obligation.taxpayer_id, Obligation.due_date, Obligation.decision_delivered_on
-    ).where(Obligation.due_date < today, Obligation.amount > paid)
+    return (
+        select(Obligation.taxpayer_id, Obligation.due_date, Obligation.decision_delivered_on)
+        .outerjoin(paid, paid.c.obligation_id == Obligation.id)
+        .where(Obligation.due_date < today, Obligation.amount > func.coalesce(paid.c.principal, 0))
+    )
 
 
 async def overdue_taxpayers(session: Any, today: date) -> set[int]:

@@ -109,7 +109,10 @@ async def test_sigkill_in_the_fan_out_and_in_the_delivery_loses_nothing(
         "GMINA__TELEGRAM__TOKEN": TOKEN,
         "GMINA__TELEGRAM__API_BASE_URL": telegram.base_url,
         "GMINA__TELEGRAM__RATE_PER_SECOND": "100000",
-        "GMINA__OUTBOX__LEASE_SECONDS": "2",
+        # A send times out at half the lease, and one timed out may still have reached the chat:
+        # a lease long enough that only the killed process's claims go twice, even on a busy
+        # machine; the restart waits it out.
+        "GMINA__OUTBOX__LEASE_SECONDS": "10",
     }
 
     # 1. Killed in the middle of the fan-out, then sent again.
