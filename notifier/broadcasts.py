@@ -19,7 +19,7 @@ from datetime import date, datetime
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from kernel.clock import Clock, today_in_warsaw
-from kernel.i18n import DEFAULT_LANGUAGE
+from kernel.i18n import DEFAULT_LANGUAGE, LANGUAGES
 from notifier.quiet_hours import hold_until
 from storage.broadcasts import (
     BroadcastStatus,
@@ -112,14 +112,15 @@ async def preview_broadcast(
     return Preview(broadcast, dict(sorted(counts.items())), _samples(broadcast, recipients))
 
 
-def _message(broadcast: BroadcastView, recipient: Recipient, not_before: datetime) -> NewMessage:
-    sample = render(broadcast, recipient)
+def _message(
+    broadcast: BroadcastView, recipient: Recipient, text: str, not_before: datetime
+) -> NewMessage:
     return NewMessage(
         key=message_key(broadcast.id, recipient.taxpayer_id, recipient.channel),
         channel=recipient.channel,
         recipient=recipient.address,
         category=Category.ANNOUNCEMENT,
-        text=sample.text,
+        text=text,
         language=recipient.language,
         taxpayer_id=recipient.taxpayer_id,
         not_before=not_before,
@@ -148,11 +149,17 @@ async def send_broadcast(
         channel: hold_until(channel, now, quiet_hours) or now
         for channel in {recipient.channel for recipient in recipients}
     }
+    texts = {language: broadcast.text_for(language) for language in LANGUAGES}
     log.info("broadcast %s: %s recipients", broadcast_id, len(recipients))
     added = done = 0
     for start in range(0, len(recipients), batch_size):
         batch = [
-            _message(broadcast, recipient, not_before[recipient.channel])
+            _message(
+                broadcast,
+                recipient,
+                texts.get(recipient.language, texts[DEFAULT_LANGUAGE]),
+                not_before[recipient.channel],
+            )
             for recipient in recipients[start : start + batch_size]
         ]
         async with sessions() as session:

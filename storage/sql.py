@@ -36,7 +36,7 @@ def is_postgresql(connection: AsyncConnection) -> bool:
     return connection.dialect.name == "postgresql"
 
 
-def among(connection: AsyncConnection, column: Column[int], values: Sequence[int]) -> Any:
+def among(connection: AsyncConnection, column: Column[Any], values: Sequence[Any]) -> Any:
     """`column IN values`. On PostgreSQL one array parameter: an IN of 500 placeholders is a new
     query text each time, parsed again by the driver and planned again by the server."""
     if is_postgresql(connection):
@@ -190,14 +190,26 @@ async def insert_new_rows(
     already (ON CONFLICT DO NOTHING); returns how many were inserted. Values go to the driver as
     they are (timestamps from `driver_timestamp`, JSON as text).
 
-    PostgreSQL: COPY into a temporary table, then one INSERT … SELECT: thousands of rows in one
-    multi-row INSERT cost psycopg more to parse than the server to write. SQLite: executemany.
+    PostgreSQL: thousands of rows in one multi-row INSERT cost psycopg more to parse than the
+    server to write, so they are COPYed: straight into the table when none of their keys is there
+    yet (nor twice among them), else into a temporary table and then one INSERT … SELECT. A
+    single-column key is looked up first; the caller holds off other writers of the same keys
+    meanwhile (a row lock), or a key written between the look-up and the COPY fails the COPY.
+    SQLite: executemany.
     """
     if not rows:
         return 0
     names = ", ".join(columns)
     skip = f"ON CONFLICT ({', '.join(unique)}) DO NOTHING"
     if is_postgresql(connection):
+        if len(unique) == 1:
+            key = table.c[unique[0]]
+            at = list(columns).index(unique[0])
+            keys = [row[at] for row in rows]
+            present = select(key).where(among(connection, key, keys)).limit(1)
+            if len(set(keys)) == len(keys) and (await connection.execute(present)).first() is None:
+                await copy_rows(connection, table.name, columns, rows)
+                return len(rows)
         staging = f"new_{table.name}"
         await connection.exec_driver_sql(
             f"CREATE TEMPORARY TABLE {staging} ON COMMIT DROP AS "

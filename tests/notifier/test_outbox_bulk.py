@@ -50,6 +50,8 @@ async def test_bulk_counts_only_new_keys(store: Store) -> None:
         assert await enqueue_bulk(session, messages[:100], now) == 100
         assert await enqueue_bulk(session, messages, now) == 5900
         assert await enqueue_bulk(session, [], now) == 0
+        again = [NewMessage("twice", "sms", "+48500000009", Category.ANNOUNCEMENT, "x")] * 2
+        assert await enqueue_bulk(session, again, now) == 1
         await session.commit()
         count = await session.scalar(sa.select(sa.func.count()).select_from(OutboxMessage))
-    assert count == 6000
+    assert count == 6001
