@@ -17,6 +17,7 @@ from bot.commands.common import settings_from
 COMMANDS = {
     "actions": "bot.commands.actions_server:actions_command",
     "balance": "bot.commands.ledger:balance_command",
+    "broadcast": "bot.commands.broadcast:broadcast_group",
     "chat": "bot.commands.chat:chat_command",
     "demo-data": "bot.commands.demo:demo_data_command",
     "import": "bot.commands.imports:import_group",
@@ -27,6 +28,7 @@ COMMANDS = {
     "residents": "bot.commands.residents:residents_group",
     "retention": "bot.commands.retention:retention_group",
     "run": "bot.commands.serve:run_command",
+    "staff": "bot.commands.staff:staff_group",
 }
 
 

@@ -282,3 +282,6 @@ import storage.outbox_models  # noqa: E402, F401
 
 # The notifier's preference history and reminder coverage.
 import storage.reminder_models  # noqa: E402, F401
+
+# Staff and their broadcasts, which go out through the outbox.
+import storage.staff_models  # noqa: E402, F401

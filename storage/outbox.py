@@ -7,8 +7,9 @@
     apply_provider_status   a status callback, through the same forward-only state machine
 
 Statuses: created → sending → sent → delivered, or temporary-failure (retried later),
-permanent-failure, technical-failure. A `sending` row whose lease ran out (its dispatcher died)
-is claimed again: such a message may go out twice, never zero times.
+permanent-failure, technical-failure; or withdrawn before it was sent (a cancelled broadcast).
+A `sending` row whose lease ran out (its dispatcher died) is claimed again: such a message may
+go out twice, never zero times.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -29,7 +31,15 @@ from storage.outbox_models import (
     ReachabilityChange,
     UnreachableRecipient,
 )
-from storage.sql import analyze_after_load, insert_on_conflict, skip_locked, update_each
+from storage.sql import (
+    Stamp,
+    analyze_after_load,
+    driver_timestamp,
+    insert_new_rows,
+    insert_on_conflict,
+    skip_locked,
+    update_each,
+)
 
 _outbox = OutboxMessage.metadata.tables[OutboxMessage.__tablename__]
 
@@ -42,12 +52,14 @@ class Status(enum.StrEnum):
     TEMPORARY_FAILURE = "temporary-failure"
     PERMANENT_FAILURE = "permanent-failure"
     TECHNICAL_FAILURE = "technical-failure"
+    # Taken back before it was sent (a cancelled broadcast); the row keeps its key.
+    WITHDRAWN = "withdrawn"
 
 
 # Forward only: a late or repeated callback cannot move a message back.
 TRANSITIONS: dict[Status, frozenset[Status]] = {
-    Status.CREATED: frozenset({Status.SENDING}),
-    Status.TEMPORARY_FAILURE: frozenset({Status.SENDING}),
+    Status.CREATED: frozenset({Status.SENDING, Status.WITHDRAWN}),
+    Status.TEMPORARY_FAILURE: frozenset({Status.SENDING, Status.WITHDRAWN}),
     Status.SENDING: frozenset(
         {
             Status.SENT,
@@ -61,6 +73,7 @@ TRANSITIONS: dict[Status, frozenset[Status]] = {
     Status.DELIVERED: frozenset(),
     Status.PERMANENT_FAILURE: frozenset(),
     Status.TECHNICAL_FAILURE: frozenset(),
+    Status.WITHDRAWN: frozenset(),
 }
 
 
@@ -103,6 +116,7 @@ class NewMessage:
     # An SMS's segments and encoding (`gsm7` / `ucs2`), as notifier.sms_segments measured it.
     sms_segments: int | None = None
     sms_encoding: str | None = None
+    broadcast_id: int | None = None
 
     def content(self) -> dict[str, Any]:
         return {
@@ -149,29 +163,31 @@ class Outcome:
     unreachable: tuple[str, str] | None = field(default=None)
 
 
+def _row(message: NewMessage, now: datetime) -> dict[str, Any]:
+    return {
+        "key": message.key,
+        "channel": message.channel,
+        "recipient": message.recipient,
+        "category": str(message.category),
+        "priority": PRIORITY[message.category],
+        "language": message.language,
+        "taxpayer_id": message.taxpayer_id,
+        "broadcast_id": message.broadcast_id,
+        "content": message.content(),
+        "status": str(Status.CREATED),
+        "attempts": 0,
+        "not_before": message.not_before or now,
+        "sms_segments": message.sms_segments,
+        "sms_encoding": message.sms_encoding,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
 async def enqueue(session: AsyncSession, messages: Iterable[NewMessage], now: datetime) -> int:
     """Queue messages; those whose key is queued already are left alone. Returns how many were
     new. The caller commits (so a message can be queued in the transaction that caused it)."""
-    rows = [
-        {
-            "key": message.key,
-            "channel": message.channel,
-            "recipient": message.recipient,
-            "category": str(message.category),
-            "priority": PRIORITY[message.category],
-            "language": message.language,
-            "taxpayer_id": message.taxpayer_id,
-            "content": message.content(),
-            "status": str(Status.CREATED),
-            "attempts": 0,
-            "not_before": message.not_before or now,
-            "sms_segments": message.sms_segments,
-            "sms_encoding": message.sms_encoding,
-            "created_at": now,
-            "updated_at": now,
-        }
-        for message in messages
-    ]
+    rows = [_row(message, now) for message in messages]
     if not rows:
         return 0
     statement = (
@@ -184,6 +200,29 @@ async def enqueue(session: AsyncSession, messages: Iterable[NewMessage], now: da
     # A freshly filled queue with no statistics would be claimed by scanning all of it.
     await analyze_after_load(await session.connection(), _outbox, added)
     return added
+
+
+async def enqueue_bulk(session: AsyncSession, messages: Sequence[NewMessage], now: datetime) -> int:
+    """`enqueue` for thousands of messages at once (a broadcast's batch): the same rows, written
+    through `storage.sql.insert_new_rows` (COPY on PostgreSQL)."""
+    connection = await session.connection()
+    stamps: dict[datetime, Stamp] = {}
+
+    def stamp(value: datetime) -> Stamp:
+        if value not in stamps:
+            stamps[value] = driver_timestamp(connection, value)
+        return stamps[value]
+
+    rows = []
+    for message in messages:
+        row = _row(message, now)
+        row["content"] = orjson.dumps(row["content"]).decode()
+        for name in ("not_before", "created_at", "updated_at"):
+            row[name] = stamp(row[name])
+        rows.append(row)
+    columns = tuple(rows[0]) if rows else ()
+    values = [tuple(row.values()) for row in rows]
+    return await insert_new_rows(connection, _outbox, columns, values, unique=["key"])
 
 
 def _pending(column: Any) -> Any:

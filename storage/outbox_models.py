@@ -41,6 +41,15 @@ class OutboxMessage(Base):
             postgresql_where=text(_PENDING),
         ),
         Index("ix_outbox_channel_status", "channel", "status"),
+        # A broadcast's messages by channel and status (its counts, its withdrawal).
+        Index(
+            "ix_outbox_broadcast",
+            "broadcast_id",
+            "channel",
+            "status",
+            sqlite_where=text("broadcast_id IS NOT NULL"),
+            postgresql_where=text("broadcast_id IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
@@ -71,6 +80,8 @@ class OutboxMessage(Base):
     # An SMS's cost as queued: segments, and `gsm7` or `ucs2` (notifier.sms_segments).
     sms_segments: Mapped[int | None] = mapped_column(SmallInteger)
     sms_encoding: Mapped[str | None] = mapped_column(String(4))
+    # The staff broadcast this message is part of (storage.broadcasts), if any.
+    broadcast_id: Mapped[int | None] = mapped_column(Id)
 
 
 class Lease(Base):

@@ -3,11 +3,10 @@
 Every other storage module writes engine-neutral SQLAlchemy and calls these for the rest, so a
 dialect branch appears here and nowhere else. The API: `is_postgresql`, `among` (IN lists),
 `lock_rows` and `lock_name` (row and named locks until the transaction ends), `add_days`,
-`insert_rows`, `update_rows`, `update_each` and `copy_rows` (bulk writes), `insert_on_conflict`
-and `upsert`,
-`skip_locked` and `has_one_writer` (work queues), `driver_timestamp`, `analyze_after_load`, and
-`store_error_reason` / `is_lock_timeout` for driver errors. Table and column names passed in come
-from our own metadata, never from input.
+`insert_rows`, `insert_new_rows`, `update_rows`, `update_each` and `copy_rows` (bulk writes),
+`insert_on_conflict` and `upsert`, `skip_locked` and `has_one_writer` (work queues),
+`driver_timestamp`, `analyze_after_load`, and `store_error_reason` / `is_lock_timeout` for driver
+errors. Table and column names passed in come from our own metadata, never from input.
 """
 
 from __future__ import annotations
@@ -50,7 +49,7 @@ def is_postgresql(connection: AsyncConnection) -> bool:
     return connection.dialect.name == "postgresql"
 
 
-def among(connection: AsyncConnection, column: Column[int], values: Sequence[int]) -> Any:
+def among(connection: AsyncConnection, column: Column[Any], values: Sequence[Any]) -> Any:
     """`column IN values`. On PostgreSQL one array parameter: an IN of 500 placeholders is a new
     query text each time, parsed again by the driver and planned again by the server."""
     if is_postgresql(connection):
@@ -220,6 +219,56 @@ async def update_each(
     values = [{f"each_{name}": row[name] for name in types} for row in rows]
     statement = build(params)
     return (await connection.execute(statement, values)).rowcount
+
+
+async def insert_new_rows(
+    connection: AsyncConnection,
+    table: Table,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    unique: Sequence[str],
+) -> int:
+    """Insert `rows` of `columns`, passing over those whose `unique` columns match a row there
+    already (ON CONFLICT DO NOTHING); returns how many were inserted. Values go to the driver as
+    they are (timestamps from `driver_timestamp`, JSON as text).
+
+    PostgreSQL: thousands of rows in one multi-row INSERT cost psycopg more to parse than the
+    server to write, so they are COPYed: straight into the table when none of their keys is there
+    yet (nor twice among them), else into a temporary table and then one INSERT … SELECT. A
+    single-column key is looked up first; the caller holds off other writers of the same keys
+    meanwhile (a row lock), or a key written between the look-up and the COPY fails the COPY.
+    SQLite: executemany.
+    """
+    if not rows:
+        return 0
+    names = ", ".join(columns)
+    skip = f"ON CONFLICT ({', '.join(unique)}) DO NOTHING"
+    if is_postgresql(connection):
+        if len(unique) == 1:
+            key = table.c[unique[0]]
+            at = list(columns).index(unique[0])
+            keys = [row[at] for row in rows]
+            present = select(key).where(among(connection, key, keys)).limit(1)
+            if len(set(keys)) == len(keys) and (await connection.execute(present)).first() is None:
+                await copy_rows(connection, table.name, columns, rows)
+                return len(rows)
+        staging = f"new_{table.name}"
+        await connection.exec_driver_sql(
+            f"CREATE TEMPORARY TABLE {staging} ON COMMIT DROP AS "
+            f"SELECT {names} FROM {table.name} WITH NO DATA"
+        )
+        await copy_rows(connection, staging, columns, rows)
+        result = await connection.exec_driver_sql(
+            f"INSERT INTO {table.name} ({names}) SELECT {names} FROM {staging} {skip}"
+        )
+        await connection.exec_driver_sql(f"DROP TABLE {staging}")
+        return int(result.rowcount)
+    marks = ", ".join("?" * len(columns))
+    statement = f"INSERT INTO {table.name} ({names}) VALUES ({marks}) {skip}"
+    inserted = 0
+    for chunk in chunks(rows):
+        inserted += int((await connection.exec_driver_sql(statement, list(chunk))).rowcount)
+    return inserted
 
 
 async def analyze_after_load(connection: AsyncConnection, table: Table, written: int) -> None:
