@@ -15,7 +15,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Row, Table, bindparam, delete, insert, select
+from sqlalchemy import Row, Table, bindparam, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kernel.clock import Clock
@@ -37,7 +37,7 @@ from storage.models import (
     Payment,
     Taxpayer,
 )
-from storage.sql import among, copy_rows, is_postgresql, lock_rows, upsert
+from storage.sql import among, insert_rows, lock_rows, upsert
 
 if TYPE_CHECKING:
     AnyRow = Row[*tuple[Any, ...]]
@@ -59,6 +59,7 @@ _rates = _table(InterestRate)
 REFRESH_CHUNK = 500
 DELETE_CHUNK = 5000
 
+_ALLOCATION_COLUMNS = ("payment_id", "obligation_id", "principal", "interest")
 _OBLIGATION_COLUMNS = (
     _obligations.c.id,
     _obligations.c.ref,
@@ -267,7 +268,9 @@ async def _refresh_chunk(
             delete(_allocations).where(among(connection, _allocations.c.payment_id, chunk))
         )
 
-    new_rows: list[dict[str, Any]] = []
+    # Money as the grosze the store keeps: the rows go to the driver as they are (COPY on
+    # PostgreSQL, executemany on SQLite), not through the column types row by row.
+    new_rows: list[tuple[int, int | None, int, int]] = []
     for taxpayer_id, payment_rows in payments.items():
         obligation_rows = obligations.get(taxpayer_id, [])
         obligation_refs = {row.id: row.ref for row in obligation_rows}
@@ -281,29 +284,15 @@ async def _refresh_chunk(
             policy,
         )
         new_rows.extend(
-            {
-                "payment_id": payment_ids[part.payment_ref],
-                "obligation_id": obligation_ids[part.obligation_ref]
-                if part.obligation_ref is not None
-                else None,
-                "principal": part.principal,
-                "interest": part.interest,
-            }
+            (
+                payment_ids[part.payment_ref],
+                obligation_ids[part.obligation_ref] if part.obligation_ref is not None else None,
+                to_grosze_count(part.principal),
+                to_grosze_count(part.interest),
+            )
             for part in result.allocations
         )
-    if not new_rows:
-        return
-    if is_postgresql(connection):
-        # COPY bypasses the column types: money goes as the grosze the store keeps.
-        rows = (
-            (row["payment_id"], row["obligation_id"], to_grosze_count(row["principal"]),
-             to_grosze_count(row["interest"]))
-            for row in new_rows
-        )  # fmt: skip
-        columns = ("payment_id", "obligation_id", "principal", "interest")
-        await copy_rows(connection, _allocations.name, columns, rows)
-    else:
-        await connection.execute(insert(_allocations), new_rows)
+    await insert_rows(connection, _allocations, _ALLOCATION_COLUMNS, new_rows)
 
 
 async def taxpayers_with_payments_since(session: AsyncSession, day: date) -> list[int]:

@@ -22,7 +22,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from kernel.clock import Clock, SystemClock
 from kernel.errors import StoreError
 from payments.statements.camt053 import looks_like_xml, read_camt053
-from payments.statements.entries import CURRENCY, Entry, Problem, Read, account_of
+from payments.statements.entries import (
+    CURRENCY,
+    Entry,
+    Problem,
+    Read,
+    compact_account,
+    full_account_check,
+)
 from payments.statements.mt940_reader import read_mt940
 from storage.bookings import (
     BANK_SOURCE,
@@ -31,6 +38,7 @@ from storage.bookings import (
     Credit,
     CreditsBooked,
     book_credits,
+    taxpayer_ids_by_account,
 )
 from storage.ledger import LedgerPolicy
 from storage.sql import store_error_reason
@@ -124,7 +132,7 @@ def _credits(read: Read, name: str, result: StatementResult) -> dict[str, tuple[
         account = ""
         if entry.credited_account:
             try:
-                account = account_of(entry.credited_account)
+                account = compact_account(entry.credited_account)
             except ValueError as exc:
                 problems.append(f"the account paid to is not a valid NRB/IBAN: {exc}")
         if problems:
@@ -152,6 +160,24 @@ def _credits(read: Read, name: str, result: StatementResult) -> dict[str, tuple[
     return found
 
 
+async def _check_unknown_accounts(
+    session: AsyncSession, found: dict[str, tuple[Entry, Credit]], result: StatementResult
+) -> None:
+    """schwifty's full check (the bank's branch code too) of each account paid to that is no
+    taxpayer's: the taxpayers' own passed it when they were imported."""
+    accounts = {credit.account for _, credit in found.values() if credit.account}
+    known = await taxpayer_ids_by_account(session, sorted(accounts))
+    await session.rollback()
+    for entry, credit in found.values():
+        if credit.account and credit.account not in known:
+            try:
+                full_account_check(credit.account)
+            except ValueError as exc:
+                result.errors.append(
+                    Problem(entry.where, f"the account paid to is not a valid NRB/IBAN: {exc}")
+                )
+
+
 async def import_statement(
     session: AsyncSession,
     path: str | Path,
@@ -174,6 +200,7 @@ async def import_statement(
     result.entries = len(read.entries)
     result.errors.extend(read.problems)
     found = _credits(read, name, result)
+    await _check_unknown_accounts(session, found, result)
     if not result.ok:
         result.errors.sort(key=lambda problem: problem.where)
         return result

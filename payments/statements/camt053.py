@@ -24,13 +24,14 @@ from xml.etree.ElementTree import Element
 import defusedxml.ElementTree as safe_xml
 from defusedxml import DefusedXmlException
 
+from kernel.errors import InputError
 from payments.statements.entries import Entry, Place, Problem, Read
 
 _NAMESPACE = re.compile(r"\{urn:iso:std:iso:20022:tech:xsd:camt\.053\.001\.0([2-8])\}Document")
 _AMOUNT = re.compile(r"\d{1,15}(\.\d{1,2})?")
 
 
-class _Bad(Exception):
+class _Bad(InputError):
     """A problem in one entry (caught in this module, turned into a `Problem`)."""
 
 

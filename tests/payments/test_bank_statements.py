@@ -199,6 +199,8 @@ BAD_MT940 = """:20:ST1
 :86:020<20T1 PODATEK<38PL24105012141000009012340001
 :61:2611021102CN5,00N525NONREF
 :86:020<20BEZ REFERENCJI
+:61:2611021102CN5,00N525NONREF//BR6
+:86:020<20ZLY ODDZIAL<38PL74105012151000009012340009
 :62F:C261102PLN0,00
 """
 
@@ -215,6 +217,8 @@ async def test_a_bad_mt940_names_each_line_and_books_nothing(store: Store, tmp_p
         f"{path}:9: the account paid to is not a valid NRB/IBAN: wrong check digits",
         f"{path}:11: bank reference 'BR1' is also at {path}:5 with another amount, date or account",
         f"{path}:13: :61: has no bank reference (after //, or in <10 of :86:)",
+        f"{path}:15: the account paid to is not a valid NRB/IBAN: no such bank branch code "
+        "10501215",
     ]
     assert await count(store, Payment) == 0
     assert await count(store, UnmatchedCredit) == 0
