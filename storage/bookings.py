@@ -220,6 +220,7 @@ async def book_payments(
             touched,
             policy,
             rates if rates is not None else await load_rate_tables(session),
+            appended=[on_record[ref].id for ref in new],
         )
     return [
         Booked(
