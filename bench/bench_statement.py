@@ -4,7 +4,8 @@
 The city (taxpayers, obligations and their payments from `gmina demo-data`) is imported into a
 store of this benchmark's own (bench/data/statement.db, database gmina_statement), since the
 statement changes it. The statement pays 95% of its credits to taxpayers' individual accounts
-(each taxpayer at most once) and 5% to accounts nobody has (kept unmatched). Measured: the first
+(each taxpayer at most once) and 5% to accounts nobody has (kept unmatched), dated the day after
+the city's newest payment, as the next day's statement would be. Measured: the first
 import (rows/s, peak RSS of the process), the same statement again (books nothing), and a
 camt.053.001.08 statement of as many new credits on top.
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import csv
 import random
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -28,7 +30,6 @@ from storage.identifiers import normalise_nrb
 
 GOAL_S = 30.0
 UNMATCHED_SHARE = 0.05
-VALUE_DATE = "261120"  # 20 Nov 2026
 
 
 def _accounts(folder: Path) -> list[str]:
@@ -55,27 +56,35 @@ def _credits(accounts: list[str], count: int, prefix: str, seed: int) -> list[tu
     ]
 
 
-def write_mt940(path: Path, credits: list[tuple[str, str, str]]) -> None:
+def _last_payment_day(folder: Path) -> date:
+    """The city's newest payment: its statements are of the days after."""
+    with (folder / "payments.csv").open(encoding="utf-8", newline="") as handle:
+        return max(date.fromisoformat(row["paid_on"]) for row in csv.DictReader(handle))
+
+
+def write_mt940(path: Path, credits: list[tuple[str, str, str]], day: date) -> None:
     """One statement in the `<`-separated Polish `:86:` layout, with a bank fee per 1,000."""
-    lines = [":20:BENCH1", ":25:/PL76105012141000000000000001", ":28C:1", ":60F:C261119PLN0,00"]
+    value = day.strftime("%y%m%d")
+    entry = day.strftime("%m%d")
+    lines = [":20:BENCH1", ":25:/PL76105012141000000000000001", ":28C:1", f":60F:C{value}PLN0,00"]
     for n, (ref, account, amount) in enumerate(credits):
-        lines.append(f":61:{VALUE_DATE}1120CN{amount.replace('.', ',')}N525NONREF//{ref}")
+        lines.append(f":61:{value}{entry}CN{amount.replace('.', ',')}N525NONREF//{ref}")
         lines.append(
             f":86:020<00PRZELEW PRZYCHODZĄCY<20PODATEK OD NIERUCHOMOŚCI<21RATA 4 2026"
             f"<27JAN KOWALSKI<28UL. DŁUGA {n % 200 + 1}\n<2941-700 RUDA ŚLĄSKA"
             f"<3010901014<310000000123456789<38PL{account}"
         )
         if n % 1000 == 999:
-            lines.append(f":61:{VALUE_DATE}1120DN1,00N073NONREF//{ref}F")
+            lines.append(f":61:{value}{entry}DN1,00N073NONREF//{ref}F")
             lines.append(":86:073<00OPŁATA<20PROWIZJA")
-    lines += [":62F:C261120PLN0,00", "-"]
+    lines += [f":62F:C{value}PLN0,00", "-"]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-def write_camt053(path: Path, credits: list[tuple[str, str, str]]) -> None:
+def write_camt053(path: Path, credits: list[tuple[str, str, str]], day: date) -> None:
     entries = "".join(
         f'<Ntry><Amt Ccy="PLN">{amount}</Amt><CdtDbtInd>CRDT</CdtDbtInd><Sts><Cd>BOOK</Cd></Sts>'
-        f"<BookgDt><Dt>2026-11-21</Dt></BookgDt><ValDt><Dt>2026-11-21</Dt></ValDt>"
+        f"<BookgDt><Dt>{day}</Dt></BookgDt><ValDt><Dt>{day}</Dt></ValDt>"
         f"<AcctSvcrRef>{ref}</AcctSvcrRef><NtryDtls><TxDtls><Refs><AcctSvcrRef>{ref}</AcctSvcrRef>"
         f"</Refs><RltdPties><Dbtr><Pty><Nm>Jan Kowalski</Nm></Pty></Dbtr><CdtrAcct><Id>"
         f"<IBAN>PL{account}</IBAN></Id></CdtrAcct></RltdPties><RmtInf><Ustrd>Podatek od "
@@ -85,7 +94,7 @@ def write_camt053(path: Path, credits: list[tuple[str, str, str]]) -> None:
     path.write_text(
         '<?xml version="1.0" encoding="UTF-8"?>\n'
         '<Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.053.001.08"><BkToCstmrStmt>'
-        "<GrpHdr><MsgId>BENCH</MsgId><CreDtTm>2026-11-21T06:00:00</CreDtTm></GrpHdr><Stmt>"
+        f"<GrpHdr><MsgId>BENCH</MsgId><CreDtTm>{day}T06:00:00</CreDtTm></GrpHdr><Stmt>"
         "<Id>BENCH</Id><Acct><Id><IBAN>PL76105012141000000000000001</IBAN></Id></Acct>\n"
         f"{entries}</Stmt></BkToCstmrStmt></Document>\n",
         encoding="utf-8",
@@ -119,8 +128,9 @@ def main() -> None:
     camt_path = DATA / f"statement-{args.credits}.xml"
     mt940_credits = _credits(accounts, args.credits, "BR", seed=1)
     camt_credits = _credits(accounts, args.credits, "CT", seed=2)
-    write_mt940(mt940_path, mt940_credits)
-    write_camt053(camt_path, camt_credits)
+    last = _last_payment_day(folder)
+    write_mt940(mt940_path, mt940_credits, last + timedelta(days=1))
+    write_camt053(camt_path, camt_credits, last + timedelta(days=2))
     results: dict[str, Any] = {
         "taxpayers": args.taxpayers,
         "credits": args.credits,

@@ -179,11 +179,12 @@ async def book_payments(
 ) -> list[Booked]:
     """Book each payment once by its (source, external_ref); one `Booked` per booking, in order.
 
-    Takes the locks of the bookings' taxpayers first (so two bookers of one key take turns and
-    the second finds the first's payment), inserts the new payments, then rewrites the
-    allocations of the taxpayers that got one. A key booked before with other facts (taxpayer,
-    amount, date, obligation) raises `BookingConflict`; within `bookings`, a key repeated with
-    the same facts books once. Amounts must be positive.
+    Keys booked before are answered from the store at once (a payment booked is never changed
+    or taken back by a booking). For the others it takes their taxpayers' locks, looks again
+    (so two bookers of one key take turns and the second finds the first's payment), inserts
+    the new payments, then rewrites the allocations of the taxpayers that got one. A key booked
+    before with other facts (taxpayer, amount, date, obligation) raises `BookingConflict`;
+    within `bookings`, a key repeated with the same facts books once. Amounts must be positive.
     """
     if not bookings:
         return []
@@ -191,8 +192,11 @@ async def book_payments(
         if booking.amount <= 0:
             raise InputError(f"a payment's amount must be positive ({booking.ref})")
     connection = await session.connection()
-    await lock_rows(connection, _taxpayers, sorted({b.taxpayer_id for b in bookings}))
     on_record = await _booked_by_ref(connection, list({b.ref for b in bookings}))
+    pending = [b for b in bookings if b.ref not in on_record]
+    if pending:
+        await lock_rows(connection, _taxpayers, sorted({b.taxpayer_id for b in pending}))
+        on_record.update(await _booked_by_ref(connection, list({b.ref for b in pending})))
     new: dict[str, Booking] = {}
     conflicts: list[str] = []
     for booking in bookings:
