@@ -114,6 +114,8 @@ def unmatched_command(ctx: click.Context, as_json: bool, include_assigned: bool)
             return await list_unmatched(session, include_assigned=include_assigned)
 
     rows = with_store(settings, work)
+    # Payers' names and accounts: a staff look-up of people's data is logged (tax secrecy).
+    log.info("staff listed %d unmatched credits", len(rows))
     if as_json:
         click.echo(json.dumps([_unmatched_json(row) for row in rows], ensure_ascii=False))
     elif rows:
