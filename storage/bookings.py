@@ -51,14 +51,17 @@ from storage.taxpayers import taxpayer_id_by_ref
 
 __all__ = [
     "BANK_SOURCE",
+    "MAX_EXTERNAL_REF",
     "AlreadyAssigned",
     "Booked",
     "Booking",
     "BookingConflict",
     "Credit",
+    "CreditsBooked",
     "UnknownCredit",
     "UnmatchedRow",
     "assign_unmatched",
+    "book_credits",
     "book_payment",
     "book_payments",
     "keep_unmatched",
@@ -341,7 +344,7 @@ async def keep_unmatched(
 
 
 async def list_unmatched(
-    session: AsyncSession, *, include_assigned: bool = False, limit: int | None = None
+    session: AsyncSession, *, include_assigned: bool = False
 ) -> list[UnmatchedRow]:
     """The unmatched credits, oldest payment first; assigned ones only when asked."""
     query = (
@@ -352,8 +355,6 @@ async def list_unmatched(
     )
     if not include_assigned:
         query = query.where(UnmatchedCredit.assigned_at.is_(None))
-    if limit is not None:
-        query = query.limit(limit)
     return [
         UnmatchedRow(
             id=c.id,
