@@ -279,3 +279,6 @@ import storage.conversation_models  # noqa: E402, F401
 
 # Outbound delivery builds on the taxpayers above.
 import storage.outbox_models  # noqa: E402, F401
+
+# Online payment: payment links and gateway transactions.
+import storage.payment_models  # noqa: E402, F401
