@@ -29,6 +29,7 @@ from payments.titles import TITLE_LENGTH, transfer_titles
 from storage.balances import balance_to_json, taxpayer_balance
 from storage.bindings import bound_taxpayer, issue_activation_code
 from storage.casework import list_cases
+from storage.payment_links import open_payment_link
 from tests.actions.conftest import add_bound_resident, make_tracker
 from tests.conftest import Store
 from tests.conversation_helpers import NOW, TAXPAYER_REF, TODAY, add_resident
@@ -136,16 +137,23 @@ async def test_pay_gives_transfer_details_and_forgets_the_reminder(
     )
     events = await ActionPay().run(dispatcher, tracker, domain)
     assert events == [SlotSet("last_reminder_obligation_ref", None)]
-    assert _said(dispatcher) == [
-        {
-            "response": "utter_pay_details",
-            "recipient": "Urząd Miasta Ruda Śląska",
-            "account": "22105012141000000012345678",
-            "title": "T-1001 WF-2027-2",
-            "amount": "150.00",
-        },
-        {"response": "utter_pay_due_note", "due_date": "2027-05-17"},
-    ]
+    details, link, note = _said(dispatcher)
+    assert details == {
+        "response": "utter_pay_details",
+        "recipient": "Urząd Miasta Ruda Śląska",
+        "account": "22105012141000000012345678",
+        "title": "T-1001 WF-2027-2",
+        "amount": "150.00",
+    }
+    assert note == {"response": "utter_pay_due_note", "due_date": "2027-05-17"}
+    # The payment link to that obligation, on the public base URL, for payments.link_ttl_days.
+    base = configured.settings.web.public_base_url
+    token = link["url"].removeprefix(f"{base}/pay/")
+    assert link == {"response": "utter_pay_link", "url": link["url"], "until_date": "2027-05-24"}
+    async with store.sessions() as session:
+        opened = await open_payment_link(session, token, NOW)
+    assert opened is not None
+    assert opened.obligation_refs == ("WF-2027-2",)
 
 
 async def test_unverified_deadlines_are_the_statutory_dates(
