@@ -274,7 +274,9 @@ class ImportRun(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), server_default=func.now())
 
 
-# The conversation tables live on the same metadata; imported last, as they build on the above.
+# The conversation tables, unmatched bank credits and others live on the same metadata;
+# imported last, as they build on the above.
+import storage.booking_models  # noqa: E402, F401
 import storage.conversation_models  # noqa: E402, F401
 
 # Outbound delivery builds on the taxpayers above.

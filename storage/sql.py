@@ -36,7 +36,7 @@ def is_postgresql(connection: AsyncConnection) -> bool:
     return connection.dialect.name == "postgresql"
 
 
-def among(connection: AsyncConnection, column: Column[int], values: Sequence[int]) -> Any:
+def among(connection: AsyncConnection, column: Column[Any], values: Sequence[Any]) -> Any:
     """`column IN values`. On PostgreSQL one array parameter: an IN of 500 placeholders is a new
     query text each time, parsed again by the driver and planned again by the server."""
     if is_postgresql(connection):
