@@ -32,6 +32,7 @@ from kernel.clock import Clock, SystemClock
 from kernel.ratelimit import RATE_LIMITS, RateLimits
 from kernel.settings import Settings
 from kernel.webkeys import CLOCK, SESSIONS, SETTINGS
+from payments.web import setup_payment_routes
 from storage.db import create_engine, make_sessionmaker
 
 log = logging.getLogger(__name__)
@@ -147,6 +148,7 @@ def init_app(settings: Settings, *, clock: Clock | None = None) -> web.Applicati
     setup_conversation(app)
     setup_portal_routes(app)
     setup_webchat_routes(app)
+    setup_payment_routes(app)
     return app
 
 
