@@ -10,6 +10,7 @@ transfer has no QR code, and the page says why.
 
 from __future__ import annotations
 
+import functools
 import io
 import re
 from dataclasses import dataclass
@@ -75,6 +76,9 @@ def zbp_payload(transfer: QrTransfer) -> str:
     return payload
 
 
+# Drawing a code takes tens of milliseconds of CPU (segno tries all eight masks): a resident who
+# opens their page again, or a link opened by several people, draws it once per process.
+@functools.lru_cache(maxsize=1024)
 def qr_svg(payload: str) -> str:
     """An inline SVG of the payload (error correction M, as banks' apps read it best)."""
     code = segno.make_qr(payload, error="m", boost_error=False)

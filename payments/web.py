@@ -45,7 +45,12 @@ from payments.statement import LinkStatement, link_statement
 from payments.titles import qr_title
 from storage.balances import RateTableCache
 from storage.ledger import LedgerPolicy
-from storage.payment_links import find_transaction, open_payment_link, register_transaction
+from storage.payment_links import (
+    Transaction,
+    find_transaction,
+    open_payment_link,
+    register_transaction,
+)
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +139,8 @@ def _page(
 
 def _not_found(request: web.Request) -> web.Response:
     language = normalise_language(request.headers.get("Accept-Language"))
-    return _page(request, "not_found.html", language, {}, status=404)
+    values = {"heading": "paypage_not_found_title", "text": "paypage_not_found_text"}
+    return _page(request, "message.html", language, values, status=404)
 
 
 def _transfers(request: web.Request, statement: LinkStatement) -> list[dict[str, Any]]:
@@ -267,7 +273,8 @@ async def returned(request: web.Request) -> web.Response:
             found = await find_transaction(session, session_id)
         if found is not None:
             language = found.language
-    return _page(request, "returned.html", language, {})
+    values = {"heading": "paypage_returned_title", "text": "paypage_returned_text"}
+    return _page(request, "message.html", language, values)
 
 
 _STATUS = {
@@ -318,16 +325,22 @@ def _demo_gateway(request: web.Request) -> DemoGateway:
     return gateway
 
 
-@rate_limited("payment_page")
-async def demo_page(request: web.Request) -> web.Response:
+async def _demo_transaction(request: web.Request) -> Transaction | None:
+    """The transaction the demo gateway's page is about; 404 when the demo is not the gateway."""
     _demo_gateway(request)
     session_id = request.match_info["session_id"]
-    found = None
-    if _SESSION.match(session_id):
-        async with request.app[SESSIONS]() as session:
-            found = await find_transaction(session, session_id)
+    if not _SESSION.match(session_id):
+        return None
+    async with request.app[SESSIONS]() as session:
+        return await find_transaction(session, session_id)
+
+
+@rate_limited("payment_page")
+async def demo_page(request: web.Request) -> web.Response:
+    found = await _demo_transaction(request)
     if found is None:
         return _not_found(request)
+    session_id = found.session_id
     values = {"amount": format_plain(found.amount), "session_id": session_id}
     return _page(request, "demo.html", found.language, values)
 
@@ -337,13 +350,10 @@ async def demo_decision(request: web.Request) -> web.Response:
     """Approve: post the signed notification to our own route, as the operator would, then
     send the resident back; decline: just send them back, nothing changes."""
     gateway = _demo_gateway(request)
-    session_id = request.match_info["session_id"]
-    found = None
-    if _SESSION.match(session_id):
-        async with request.app[SESSIONS]() as session:
-            found = await find_transaction(session, session_id)
+    found = await _demo_transaction(request)
     if found is None:
         return _not_found(request)
+    session_id = found.session_id
     base = request.app[SETTINGS].web.public_base_url
     form = await request.post()
     if form.get("decision") == "approve":

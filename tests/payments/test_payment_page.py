@@ -4,18 +4,27 @@ transfer details with the ZBP QR code, refusals that show a plain page."""
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from decimal import Decimal
 from html import unescape
+from typing import Any
 
+from aiohttp.test_utils import TestClient
+
+from bot.web import init_app
+from kernel.clock import FrozenClock
 from kernel.i18n import format_money, render
 from kernel.money import to_grosze_count
+from kernel.settings import Settings
 from payments.titles import QR_TITLE_LENGTH, Transfer, plan_transfers, qr_title
 from storage.payment_links import create_payment_link
 from storage.taxpayers import taxpayer_id_by_ref
 from tests.conftest import Store
-from tests.conversation_helpers import NOW, gmina_balance_json
-from tests.payments.conftest import ACCOUNT, REF, Server, add_payer, running
+from tests.conversation_helpers import NOW, gmina_balance_json, link_token
+from tests.payments.conftest import ACCOUNT, PAY_URL, REF, Server, add_payer, running
+
+ClientMaker = Callable[..., Awaitable[TestClient[Any, Any]]]
 
 RECIPIENT_NIP = "6411005545"  # config.yml's city.recipient_nip
 
@@ -121,3 +130,31 @@ def test_one_title_rule_for_the_chat_the_page_and_the_qr_code() -> None:
     assert qr_title(transfers[1], REF) == "T-2001 DOG-2027"
     assert len(transfers[0].title) > QR_TITLE_LENGTH
     assert qr_title(transfers[0], REF) == REF
+
+
+async def test_the_page_is_in_the_language_the_resident_talks_in(store: Store) -> None:
+    await add_payer(store)
+    async with running(store) as server:
+        sender = "web-" + "e" * 32
+        await server.chat(sender, f"/start {await link_token(store, REF)}")
+        await server.chat(sender, '/change_language{"language": "uk"}')
+        replies = await server.chat(sender, "сплатити")
+        (link,) = [m.group(0) for r in replies if (m := PAY_URL.search(r["text"]))]
+        status, page, _ = await _get(server, link)
+    assert status == 200
+    assert '<html lang="uk">' in page
+    assert render("paypage_total_to_pay", "uk") in page
+    assert render("label_kind_dog_fee", "uk") in page
+
+
+async def test_the_page_is_limited_per_address(store: Store, aiohttp_client: ClientMaker) -> None:
+    limits = {"exempt": [], "payment_page": {"per_minute": 1, "burst": 2}}
+    settings = Settings.model_validate(
+        {"database": {"url": store.url}, "web": {"rate_limit": limits}}
+    )
+    client = await aiohttp_client(init_app(settings, clock=FrozenClock(NOW)))
+    statuses = [(await client.get("/pay/" + "B" * 43)).status for _ in range(3)]
+    assert statuses == [404, 404, 429]
+    refused = await client.post("/pay/" + "B" * 43 + "/online")
+    assert refused.status == 429
+    assert int(refused.headers["Retry-After"]) >= 1
