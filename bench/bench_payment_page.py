@@ -3,9 +3,11 @@
 For each engine: a fresh store with the demo city (`gmina demo-data`, 2,000 taxpayers), one
 payment link for each of up to 1,000 taxpayers who owe something today (made as the chat makes
 them, `payments.links.hand_out_link`), then `gmina run` in a child process (the same one
-bench_conversation serves). C clients, all at once, each open random links one after another for
-a warm-up and then R requests; every answer must be 200 with the page's total and QR code. Each
-page reads the link, computes the taxpayer's balance from the ledger and draws the QR code.
+bench_conversation serves). C clients, all at once, each open links one after another; every
+answer must be 200 with the page's total. Each page reads the link, computes the taxpayer's
+balance from the ledger and draws the QR code, which the process keeps per payload. Two phases:
+`first_views`, every link opened once (each QR code drawn: the cost of a link just sent out),
+then `repeat_views`, R random links per client after a warm-up (the codes already drawn).
 
     python -m bench.bench_payment_page [--engines sqlite,postgresql] [--clients 50]
         [--requests 60] [--warmup 5] [--taxpayers 2000]
@@ -68,19 +70,20 @@ async def make_links(url: str, limit: int, seed: int) -> list[str]:
     return paths
 
 
-async def drive(
-    base_url: str, paths: list[str], clients: int, warmup: int, requests: int
-) -> dict[str, Any]:
+async def drive(base_url: str, plans: list[list[str]], warmup: int) -> dict[str, Any]:
+    """Each client opens its plan's paths in turn, the first `warmup` of them unmeasured; the
+    measured requests start together."""
     latencies: list[float] = []
     failures = 0
     warmed = 0
     start = asyncio.Event()
     timeout = aiohttp.ClientTimeout(total=REQUEST_LIMIT_S)
 
-    async def client(number: int, http: aiohttp.ClientSession) -> None:
+    clients = len(plans)
+
+    async def client(plan: list[str], http: aiohttp.ClientSession) -> None:
         nonlocal failures, warmed
-        rng = random.Random(number)
-        for index in range(warmup + requests):
+        for index, path in enumerate(plan):
             if index == warmup:
                 # Every client warmed up: the measured requests start together.
                 warmed += 1
@@ -88,7 +91,7 @@ async def drive(
                     start.set()
                 await start.wait()
             sent = time.perf_counter()
-            async with http.get(base_url + rng.choice(paths)) as response:
+            async with http.get(base_url + path) as response:
                 body = await response.text()
             taken = time.perf_counter() - sent
             if index < warmup:
@@ -99,7 +102,7 @@ async def drive(
 
     connector = aiohttp.TCPConnector(limit=clients)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
-        tasks = [asyncio.create_task(client(n, http)) for n in range(clients)]
+        tasks = [asyncio.create_task(client(plan, http)) for plan in plans]
         await start.wait()
         began = time.perf_counter()
         await asyncio.gather(*tasks)
@@ -121,15 +124,20 @@ async def run_engine(engine_name: str, args: argparse.Namespace) -> dict[str, An
     seconds, _ = gmina(["demo-data", "--taxpayers", str(args.taxpayers), "--seed", "2027"], env)
     print(f"  {engine_name}: demo city of {args.taxpayers} in {seconds:.1f} s", flush=True)
     paths = await make_links(url, MAX_LINKS, seed=7)
+    first = [paths[n :: args.clients] for n in range(args.clients)]
+    rngs = [random.Random(n) for n in range(args.clients)]
+    again = [[rng.choice(paths) for _ in range(args.warmup + args.requests)] for rng in rngs]
+    result: dict[str, Any] = {"links": len(paths)}
     async with child_server(url) as server:
-        result = await drive(server.base_url, paths, args.clients, args.warmup, args.requests)
-    result["links"] = len(paths)
-    latency = result["latency"]
-    print(
-        f"  {engine_name}: {result['requests_per_s']} pages/s, p50 {latency['p50_ms']} ms, "
-        f"p99 {latency['p99_ms']} ms, {result['failures']} failures",
-        flush=True,
-    )
+        result["first_views"] = await drive(server.base_url, first, 0)
+        result["repeat_views"] = await drive(server.base_url, again, args.warmup)
+    for phase in ("first_views", "repeat_views"):
+        measured, latency = result[phase], result[phase]["latency"]
+        print(
+            f"  {engine_name} {phase}: {measured['requests_per_s']} pages/s, p50 "
+            f"{latency['p50_ms']} ms, p99 {latency['p99_ms']} ms, {measured['failures']} failures",
+            flush=True,
+        )
     return result
 
 

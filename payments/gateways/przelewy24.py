@@ -65,7 +65,7 @@ class Przelewy24Gateway:
             "urlStatus": registration.notify_url,
         }
         body["sign"] = sign(REGISTER_FIELDS, body, self._crc)
-        answer = await self._call("POST", "/api/v1/transaction/register", body)
+        answer = await self._call("POST", "/api/v1/transaction/register", body, "register")
         token = _data(answer).get("token")
         if not isinstance(token, str) or not token:
             raise PermanentError("Przelewy24 registered no token")
@@ -84,11 +84,11 @@ class Przelewy24Gateway:
             "orderId": int(notification.order_id),
         }
         body["sign"] = sign(VERIFY_FIELDS, body, self._crc)
-        answer = await self._call("PUT", "/api/v1/transaction/verify", body)
+        answer = await self._call("PUT", "/api/v1/transaction/verify", body, "verify")
         if _data(answer).get("status") != "success":
             raise PermanentError("Przelewy24 did not verify the transaction")
         details = await self._call(
-            "GET", f"/api/v1/transaction/by/sessionId/{notification.session_id}", None
+            "GET", f"/api/v1/transaction/by/sessionId/{notification.session_id}", None, "details"
         )
         when = _data(details).get("dateOfTransaction")
         try:
@@ -97,25 +97,28 @@ class Przelewy24Gateway:
         except ValueError:
             raise PermanentError("Przelewy24 gave no date of the transaction") from None
 
-    async def _call(self, method: str, path: str, body: dict[str, Any] | None) -> dict[str, Any]:
+    async def _call(
+        self, method: str, path: str, body: dict[str, Any] | None, what: str
+    ) -> dict[str, Any]:
+        """One call; `what` names it in errors and logs (a path may hold our session id)."""
         try:
             async with self._http.request(
                 method, self._base + path, json=body, headers=self._auth, timeout=self._timeout
             ) as response:
                 if response.status >= 500 or response.status == 429:
-                    raise RetryableError(f"Przelewy24 answered {response.status} to {path}")
+                    raise RetryableError(f"Przelewy24 answered {response.status} to {what}")
                 if response.status >= 400:
-                    raise PermanentError(f"Przelewy24 answered {response.status} to {path}")
+                    raise PermanentError(f"Przelewy24 answered {response.status} to {what}")
                 answer = await response.json(content_type=None)
         except TimeoutError as exc:
-            raise TimedOut(f"Przelewy24 did not answer {path} in time") from exc
+            raise TimedOut(f"Przelewy24 did not answer {what} in time") from exc
         except aiohttp.ClientError as exc:
-            log.warning("Przelewy24 %s failed: %s", path, type(exc).__name__)
+            log.warning("Przelewy24 %s failed: %s", what, type(exc).__name__)
             raise RetryableError(f"aiohttp.{type(exc).__name__}") from exc
         except ValueError as exc:
-            raise PermanentError(f"Przelewy24's answer to {path} is not JSON") from exc
+            raise PermanentError(f"Przelewy24's answer to {what} is not JSON") from exc
         if not isinstance(answer, dict):
-            raise PermanentError(f"Przelewy24's answer to {path} is not an object")
+            raise PermanentError(f"Przelewy24's answer to {what} is not an object")
         return answer
 
 
