@@ -22,6 +22,7 @@ COMMANDS = {
     "import": "bot.commands.imports:import_group",
     "nlu": "bot.commands.nlu:nlu",
     "outbox": "bot.commands.outbox:outbox_group",
+    "payments": "bot.commands.bank:payments_group",
     "rates": "bot.commands.ledger:rates_group",
     "residents": "bot.commands.residents:residents_group",
     "retention": "bot.commands.retention:retention_group",

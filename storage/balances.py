@@ -15,7 +15,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Row, Table, bindparam, delete, insert, select
+from sqlalchemy import Row, Table, bindparam, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kernel.clock import Clock
@@ -37,7 +37,7 @@ from storage.models import (
     Payment,
     Taxpayer,
 )
-from storage.sql import among, copy_rows, is_postgresql, lock_rows, upsert
+from storage.sql import among, insert_rows, lock_rows, upsert
 
 if TYPE_CHECKING:
     AnyRow = Row[*tuple[Any, ...]]
@@ -59,6 +59,7 @@ _rates = _table(InterestRate)
 REFRESH_CHUNK = 500
 DELETE_CHUNK = 5000
 
+_ALLOCATION_COLUMNS = ("payment_id", "obligation_id", "principal", "interest")
 _OBLIGATION_COLUMNS = (
     _obligations.c.id,
     _obligations.c.ref,
@@ -223,6 +224,8 @@ async def refresh_allocations(
     taxpayer_ids: Collection[int],
     policy: LedgerPolicy,
     rates: Mapping[str, RateTable],
+    *,
+    appended: Collection[int] = (),
 ) -> None:
     """Recompute and rewrite the `allocations` rows of these taxpayers' payments.
 
@@ -230,11 +233,29 @@ async def refresh_allocations(
     payments, or after a rate change, inside the transaction that made the change. The
     taxpayers' rows are locked first (in id order) and stay locked until that transaction ends:
     two writers refreshing one taxpayer take turns, so neither rewrites what the other read.
+
+    `appended`: ids of payments this transaction only added (nothing else changed). The ledger
+    replays payments in (date, ref) order, so where a taxpayer's added payments all come after
+    their others, the others' allocations stand as they are and only the added ones' are
+    written: a day's bank statement then writes its own payments' rows, not every earlier one's.
     """
     ids = sorted(set(taxpayer_ids))
     await lock_rows(await session.connection(), _taxpayers, ids)
+    added = frozenset(appended)
     for start in range(0, len(ids), REFRESH_CHUNK):
-        await _refresh_chunk(session, ids[start : start + REFRESH_CHUNK], policy, rates)
+        await _refresh_chunk(session, ids[start : start + REFRESH_CHUNK], policy, rates, added)
+
+
+def _standing(payment_rows: Sequence[AnyRow], added: frozenset[int]) -> list[int]:
+    """The payments of one taxpayer whose allocations stand: all but the added ones, when the
+    added ones all come after them in the ledger's order; otherwise none."""
+    if not added:
+        return []
+    new = [(row.paid_on, row.ref) for row in payment_rows if row.id in added]
+    old = [row for row in payment_rows if row.id not in added]
+    if not new or not old or min(new) <= max((row.paid_on, row.ref) for row in old):
+        return []
+    return [row.id for row in old]
 
 
 async def _refresh_chunk(
@@ -242,6 +263,7 @@ async def _refresh_chunk(
     taxpayer_ids: Sequence[int],
     policy: LedgerPolicy,
     rates: Mapping[str, RateTable],
+    added: frozenset[int],
 ) -> None:
     connection = await session.connection()
     obligations: dict[int, list[AnyRow]] = defaultdict(list)
@@ -260,14 +282,18 @@ async def _refresh_chunk(
         payments[payment.taxpayer_id].append(payment)
     # By the payments' own ids: a subquery here was planned as a scan of all allocations when
     # the statistics lag behind a large import (65 ms a chunk on the 150k city).
+    standing = {id_ for rows in payments.values() for id_ in _standing(rows, added)}
     allocated = [payment.id for rows in payments.values() for payment in rows]
+    allocated = [id_ for id_ in allocated if id_ not in standing] if standing else allocated
     for start in range(0, len(allocated), DELETE_CHUNK):
         chunk = allocated[start : start + DELETE_CHUNK]
         await connection.execute(
             delete(_allocations).where(among(connection, _allocations.c.payment_id, chunk))
         )
 
-    new_rows: list[dict[str, Any]] = []
+    # Money as the grosze the store keeps: the rows go to the driver as they are (COPY on
+    # PostgreSQL, executemany on SQLite), not through the column types row by row.
+    new_rows: list[tuple[int, int | None, int, int]] = []
     for taxpayer_id, payment_rows in payments.items():
         obligation_rows = obligations.get(taxpayer_id, [])
         obligation_refs = {row.id: row.ref for row in obligation_rows}
@@ -281,29 +307,16 @@ async def _refresh_chunk(
             policy,
         )
         new_rows.extend(
-            {
-                "payment_id": payment_ids[part.payment_ref],
-                "obligation_id": obligation_ids[part.obligation_ref]
-                if part.obligation_ref is not None
-                else None,
-                "principal": part.principal,
-                "interest": part.interest,
-            }
+            (
+                payment_ids[part.payment_ref],
+                obligation_ids[part.obligation_ref] if part.obligation_ref is not None else None,
+                to_grosze_count(part.principal),
+                to_grosze_count(part.interest),
+            )
             for part in result.allocations
+            if payment_ids[part.payment_ref] not in standing
         )
-    if not new_rows:
-        return
-    if is_postgresql(connection):
-        # COPY bypasses the column types: money goes as the grosze the store keeps.
-        rows = (
-            (row["payment_id"], row["obligation_id"], to_grosze_count(row["principal"]),
-             to_grosze_count(row["interest"]))
-            for row in new_rows
-        )  # fmt: skip
-        columns = ("payment_id", "obligation_id", "principal", "interest")
-        await copy_rows(connection, _allocations.name, columns, rows)
-    else:
-        await connection.execute(insert(_allocations), new_rows)
+    await insert_rows(connection, _allocations, _ALLOCATION_COLUMNS, new_rows)
 
 
 async def taxpayers_with_payments_since(session: AsyncSession, day: date) -> list[int]:

@@ -85,7 +85,12 @@ _PAYMENT_INSERT_COLUMNS: Final = (
 
 
 class BookingConflict(ConflictError):
-    """The key was booked before for another taxpayer, amount, date or obligation."""
+    """Keys booked before for another taxpayer, amount, date or obligation (`refs`)."""
+
+    def __init__(self, refs: Sequence[str]) -> None:
+        self.refs = tuple(refs)
+        more = f" and {len(self.refs) - 1} more" if len(self.refs) > 1 else ""
+        super().__init__(f"payment {self.refs[0]}{more} was booked before with other facts")
 
 
 class UnknownCredit(NotFoundError):
@@ -174,11 +179,12 @@ async def book_payments(
 ) -> list[Booked]:
     """Book each payment once by its (source, external_ref); one `Booked` per booking, in order.
 
-    Takes the locks of the bookings' taxpayers first (so two bookers of one key take turns and
-    the second finds the first's payment), inserts the new payments, then rewrites the
-    allocations of the taxpayers that got one. A key booked before with other facts (taxpayer,
-    amount, date, obligation) raises `BookingConflict`; within `bookings`, a key repeated with
-    the same facts books once. Amounts must be positive.
+    Keys booked before are answered from the store at once (a payment booked is never changed
+    or taken back by a booking). For the others it takes their taxpayers' locks, looks again
+    (so two bookers of one key take turns and the second finds the first's payment), inserts
+    the new payments, then rewrites the allocations of the taxpayers that got one. A key booked
+    before with other facts (taxpayer, amount, date, obligation) raises `BookingConflict`;
+    within `bookings`, a key repeated with the same facts books once. Amounts must be positive.
     """
     if not bookings:
         return []
@@ -186,16 +192,22 @@ async def book_payments(
         if booking.amount <= 0:
             raise InputError(f"a payment's amount must be positive ({booking.ref})")
     connection = await session.connection()
-    await lock_rows(connection, _taxpayers, sorted({b.taxpayer_id for b in bookings}))
     on_record = await _booked_by_ref(connection, list({b.ref for b in bookings}))
+    pending = [b for b in bookings if b.ref not in on_record]
+    if pending:
+        await lock_rows(connection, _taxpayers, sorted({b.taxpayer_id for b in pending}))
+        on_record.update(await _booked_by_ref(connection, list({b.ref for b in pending})))
     new: dict[str, Booking] = {}
+    conflicts: list[str] = []
     for booking in bookings:
         earlier = on_record.get(booking.ref)
         first = new.setdefault(booking.ref, booking) if earlier is None else None
         if (earlier is not None and not _same_facts(booking, earlier)) or (
             first is not None and first != booking
         ):
-            raise BookingConflict(f"payment {booking.ref} was booked before with other facts")
+            conflicts.append(booking.ref)
+    if conflicts:
+        raise BookingConflict(conflicts)
     if new:
         rows = [
             (ref, b.taxpayer_id, b.obligation_id, b.paid_on, to_grosze_count(b.amount),
@@ -212,6 +224,7 @@ async def book_payments(
             touched,
             policy,
             rates if rates is not None else await load_rate_tables(session),
+            appended=[on_record[ref].id for ref in new],
         )
     return [
         Booked(
@@ -415,3 +428,87 @@ async def assign_unmatched(
         now,
     )  # fmt: skip
     return booked
+
+
+# --- a bank statement's credits ---------------------------------------------------------------
+
+
+@dataclass
+class CreditsBooked:
+    """What became of a statement's credits (`book_credits`)."""
+
+    booked: int = 0
+    already_booked: int = 0
+    kept_unmatched: int = 0
+    already_kept: int = 0
+
+
+async def _kept_refs(connection: AsyncConnection, source: str, refs: Sequence[str]) -> set[str]:
+    found: set[str] = set()
+    for chunk in chunks(refs, IDS_PER_STATEMENT):
+        result = await connection.execute(
+            sa.select(_unmatched.c.external_ref).where(
+                _unmatched.c.source == source, among(connection, _unmatched.c.external_ref, chunk)
+            )
+        )
+        found.update(result.scalars())
+    return found
+
+
+async def book_credits(
+    session: AsyncSession,
+    credits: Sequence[Credit],
+    origin: str,
+    policy: LedgerPolicy,
+    now: datetime,
+    *,
+    dry_run: bool = False,
+) -> CreditsBooked:
+    """Book each credit paid to a taxpayer's individual account (`book_payments`) and keep the
+    others for staff (`keep_unmatched`); a credit seen before, booked or kept, changes nothing.
+
+    `credit.account` is the normalised 26-digit NRB paid to (or "" when the bank named none).
+    A credit kept earlier stays with staff even if its account is a taxpayer's by now: staff
+    assign it. With `dry_run` nothing is written: the counts say what would be done. A key
+    booked before with other facts raises `BookingConflict` naming every such ref.
+    """
+    outcome = CreditsBooked()
+    if not credits:
+        return outcome
+    connection = await session.connection()
+    unique = list({(c.source, c.external_ref): c for c in credits}.values())
+    owners = await taxpayer_ids_by_account(session, [c.account for c in unique if c.account])
+    kept: set[tuple[str, str]] = set()
+    for source in {c.source for c in unique}:
+        refs = [c.external_ref for c in unique if c.source == source]
+        kept.update((source, ref) for ref in await _kept_refs(connection, source, refs))
+    outcome.already_kept = len(kept)
+    fresh = [c for c in unique if (c.source, c.external_ref) not in kept]
+    bookings = [
+        Booking(owners[c.account], c.source, c.external_ref, c.paid_on, c.amount)
+        for c in fresh
+        if c.account in owners
+    ]
+    unmatched = [c for c in fresh if c.account not in owners]
+    # A credit without a taxpayer now, booked earlier (by hand, or to an account since moved).
+    booked_refs = await _booked_by_ref(
+        connection, [payment_ref(c.source, c.external_ref) for c in unmatched]
+    )
+    outcome.already_booked += len(booked_refs)
+    unmatched = [c for c in unmatched if payment_ref(c.source, c.external_ref) not in booked_refs]
+    if dry_run:
+        on_record = await _booked_by_ref(connection, [b.ref for b in bookings])
+        conflicts = [
+            b.ref for b in bookings if b.ref in on_record and not _same_facts(b, on_record[b.ref])
+        ]
+        if conflicts:
+            raise BookingConflict(conflicts)
+        outcome.already_booked += len(on_record)
+        outcome.booked = len(bookings) - len(on_record)
+        outcome.kept_unmatched = len(unmatched)
+        return outcome
+    booked = await book_payments(session, bookings, policy)
+    outcome.booked = sum(b.created for b in booked)
+    outcome.already_booked += len(booked) - outcome.booked
+    outcome.kept_unmatched = await keep_unmatched(session, unmatched, origin, now)
+    return outcome

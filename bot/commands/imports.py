@@ -11,6 +11,7 @@ import click
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from tqdm import tqdm
 
+from bot.commands.bank import bank_statement_command
 from bot.commands.common import settings_from, with_store
 from storage.imports import ImportKind, ImportRefused, ImportResult, Progress, import_file
 from storage.ledger import LedgerError, LedgerPolicy
@@ -76,8 +77,11 @@ def _subcommand(kind: ImportKind) -> click.Command:
 
 @click.group(name="import")
 def import_group() -> None:
-    """The city finance system's CSV exports (CONTRACT.md); re-importing changes nothing."""
+    """The city finance system's CSV exports and the bank's statements (CONTRACT.md);
+    re-importing changes nothing."""
 
 
 for _kind in ImportKind:
     import_group.add_command(_subcommand(_kind))
+# MT940 and camt.053, booked through storage.bookings.
+import_group.add_command(bank_statement_command)

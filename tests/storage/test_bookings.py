@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from kernel.errors import ConflictError, InputError, NotFoundError
-from storage.balances import taxpayer_balance
+from storage.balances import load_rate_tables, refresh_allocations, taxpayer_balance
 from storage.bookings import (
     BANK_SOURCE,
     AlreadyAssigned,
@@ -187,3 +187,52 @@ async def test_unmatched_credits_are_kept_once_listed_and_assigned_with_an_audit
     assert entries == [("staff:anna", "payment.assign")]
     assert balance is not None
     assert balance.total == Decimal("40.00")
+
+
+async def _allocation_rows(store: Store) -> list[tuple[str, str | None, Decimal, Decimal]]:
+    async with store.sessions() as session:
+        result = await session.execute(
+            sa.select(Payment.ref, Obligation.ref, Allocation.principal, Allocation.interest)
+            .join(Payment, Payment.id == Allocation.payment_id)
+            .outerjoin(Obligation, Obligation.id == Allocation.obligation_id)
+            .order_by(Payment.ref, Obligation.ref)
+        )
+        return [tuple(row) for row in result]  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("later", "expected_rows"),
+    [(date(2026, 10, 20), 3), (date(2026, 3, 1), 3)],
+    ids=["after-the-others", "back-dated"],
+)
+async def test_a_booking_leaves_the_allocations_a_full_refresh_would_write(
+    store: Store, later: date, expected_rows: int
+) -> None:
+    """Late instalments with interest: the booking's allocations (only its own rows written when
+    it comes last, every row rewritten when it is back-dated) equal a full refresh's."""
+    async with store.sessions() as session:
+        taxpayer_id = await add_taxpayer(session, "T1")
+        for n, due in ((1, date(2026, 3, 16)), (2, date(2026, 5, 15))):
+            session.add(
+                Obligation(
+                    ref=f"T1-O{n}", taxpayer_id=taxpayer_id, kind="property_tax", year=2026,
+                    due_date=due, amount=Decimal("3000.00"), row_hash="h",
+                )
+            )  # fmt: skip
+        await session.commit()
+    async with store.sessions() as session:
+        first = Booking(taxpayer_id, "bank", "A", date(2026, 6, 10), Decimal("3500.00"))
+        await book_payment(session, first, POLICY)
+        await session.commit()
+    async with store.sessions() as session:
+        await book_payment(
+            session, Booking(taxpayer_id, "bank", "B", later, Decimal("1000.00")), POLICY
+        )
+        await session.commit()
+    booked = await _allocation_rows(store)
+    async with store.sessions() as session:
+        await refresh_allocations(session, [taxpayer_id], POLICY, await load_rate_tables(session))
+        await session.commit()
+    assert booked == await _allocation_rows(store)
+    assert len(booked) == expected_rows
+    assert any(interest > 0 for *_, interest in booked)
