@@ -35,7 +35,9 @@ class NotForQrCode(InputError):
 
 
 def _text(value: str, length: int) -> str:
-    return " ".join(_NOT_ALLOWED.sub("", value).split())[:length].rstrip()
+    """Whitespace (a line break too) as one space, characters outside the set dropped, cut."""
+    kept = _NOT_ALLOWED.sub("", " ".join(value.split()))
+    return " ".join(kept.split())[:length].rstrip()
 
 
 @dataclass(frozen=True)

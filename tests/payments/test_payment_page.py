@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
 from html import unescape
 from typing import Any
 
+import pytest
 from aiohttp.test_utils import TestClient
 
 from bot.web import init_app
@@ -17,6 +19,7 @@ from kernel.clock import FrozenClock
 from kernel.i18n import format_money, render
 from kernel.money import to_grosze_count
 from kernel.settings import Settings
+from payments.qr import NotForQrCode, QrTransfer, zbp_payload
 from payments.titles import QR_TITLE_LENGTH, Transfer, plan_transfers, qr_title
 from storage.payment_links import create_payment_link
 from storage.taxpayers import taxpayer_id_by_ref
@@ -158,3 +161,25 @@ async def test_the_page_is_limited_per_address(store: Store, aiohttp_client: Cli
     refused = await client.post("/pay/" + "B" * 43 + "/online")
     assert refused.status == 429
     assert int(refused.headers["Retry-After"]) >= 1
+
+
+def test_the_qr_payload_keeps_its_frame() -> None:
+    transfer = QrTransfer(
+        nip=RECIPIENT_NIP,
+        account=ACCOUNT,
+        amount=Decimal("9999.99"),
+        recipient="Urząd | Miasta\nRuda 😀 Śląska",
+        title="T-1|PT-2027-1 <b>żółć</b>",
+    )
+    assert zbp_payload(transfer) == (
+        f"{RECIPIENT_NIP}|PL|{ACCOUNT}|999999|Urząd Miasta Ruda Śl|T-1PT-2027-1 bżółć/b|||"
+    )
+    # Six digits of grosze end below 10 000 zł; a number that is not an NRB or NIP is refused.
+    for wrong in (
+        replace(transfer, amount=Decimal("10000.00")),
+        replace(transfer, amount=Decimal("0.00")),
+        replace(transfer, account="PL" + ACCOUNT),
+        replace(transfer, nip="123"),
+    ):
+        with pytest.raises(NotForQrCode):
+            zbp_payload(wrong)
