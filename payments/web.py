@@ -173,6 +173,9 @@ def _transfers(request: web.Request, statement: LinkStatement) -> list[dict[str,
 
 
 async def _statement(request: web.Request, token: str) -> LinkStatement | None:
+    """What the token's link pays today; None for a token that is not one of ours or expired."""
+    if not _TOKEN.match(token):
+        return None
     room = request.app[PAYMENTS]
     clock = request.app[CLOCK]
     async with request.app[SESSIONS]() as session:
@@ -218,7 +221,7 @@ def _pay_page(
 @rate_limited("payment_page")
 async def payment_page(request: web.Request) -> web.Response:
     token = request.match_info["token"]
-    statement = await _statement(request, token) if _TOKEN.match(token) else None
+    statement = await _statement(request, token)
     if statement is None:
         return _not_found(request)
     return _pay_page(request, token, statement)
@@ -227,7 +230,7 @@ async def payment_page(request: web.Request) -> web.Response:
 @rate_limited("payment_page")
 async def start_online_payment(request: web.Request) -> web.Response:
     token = request.match_info["token"]
-    statement = await _statement(request, token) if _TOKEN.match(token) else None
+    statement = await _statement(request, token)
     if statement is None:
         return _not_found(request)
     if statement.total <= 0:
