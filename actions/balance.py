@@ -18,6 +18,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions import services
 from actions.common import (
     KIND_SLOT,
+    LANGUAGE_SLOT,
     VERIFY_BUTTON,
     DomainDict,
     Event,
@@ -28,8 +29,11 @@ from actions.common import (
     offer_verification,
     sender,
 )
+from kernel.clock import WARSAW
+from kernel.i18n import normalise_language
 from kernel.money import format_plain
-from payments.titles import transfer_titles
+from payments.links import hand_out_link
+from payments.titles import plan_transfers
 from storage.balances import balance_to_json, taxpayer_balance
 from storage.bindings import bound_taxpayer_summary
 from storage.reminder_plan import Reminded, latest_reminder
@@ -249,6 +253,7 @@ class ActionPay(GminaAction):
             dispatcher.utter_message(response="utter_pay_no_account")
             return events
         self._transfers(dispatcher, statement, account, rows)
+        await self._link(dispatcher, tracker, statement, rows)
         if any(statement.is_overdue(row) for row in rows):
             dispatcher.utter_message(
                 response="utter_pay_overdue_note", date=statement.as_of.isoformat()
@@ -262,24 +267,50 @@ class ActionPay(GminaAction):
     def _transfers(
         self, dispatcher: CollectingDispatcher, statement: Statement, account: str, rows: list[Row]
     ) -> None:
-        """One transfer when every reference fits in its title; else one per levy, or more when a
-        levy's references do not fit in one title."""
         recipient = services.current().settings.city.office_name
-        transfers: list[tuple[str, list[Row]]] = []
-        groups = [rows] if len(transfer_titles(statement.taxpayer.ref, _refs(rows))) == 1 else []
-        for kind_rows in groups or by_kind(rows).values():
-            by_ref = dict(zip(_refs(kind_rows), kind_rows, strict=True))
-            for title, refs in transfer_titles(statement.taxpayer.ref, by_ref):
-                transfers.append((title, [by_ref[ref] for ref in refs]))
+        transfers = plan_transfers(statement.taxpayer.ref, rows)
         if len(transfers) > 1:
             dispatcher.utter_message(
                 response="utter_pay_transfers", count=len(transfers), total_amount=total(rows)
             )
-        for title, paid in transfers:
+        for transfer in transfers:
             dispatcher.utter_message(
                 response="utter_pay_details",
                 recipient=recipient,
                 account=account,
-                title=title,
-                amount=total(paid),
+                title=transfer.title,
+                amount=format_plain(transfer.amount),
             )
+
+    async def _link(
+        self,
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        statement: Statement,
+        rows: list[Row],
+    ) -> None:
+        """The payment link to these obligations: pay online, or the details with a QR code.
+        A payment made through it is receipted back in this chat."""
+        current = services.current()
+        channel, sender_id = sender(tracker)
+        language = normalise_language(
+            tracker.get_slot(LANGUAGE_SLOT) or statement.taxpayer.language
+        )
+        async with services.session() as session:
+            link = await hand_out_link(
+                session,
+                current.settings,
+                statement.taxpayer.id,
+                _refs(rows),
+                current.now(),
+                language=language,
+                source="chat",
+                channel=channel,
+                recipient=sender_id,
+            )
+            await session.commit()
+        dispatcher.utter_message(
+            response="utter_pay_link",
+            url=link.url,
+            until_date=link.expires_at.astimezone(WARSAW).date().isoformat(),
+        )

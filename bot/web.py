@@ -36,6 +36,7 @@ from kernel.ratelimit import RATE_LIMITS, RateLimits
 from kernel.settings import Settings
 from kernel.webkeys import CLOCK, SESSIONS, SETTINGS
 from notifier.unsubscribe import setup_unsubscribe_routes
+from payments.web import setup_payment_routes
 from storage.db import create_engine, make_sessionmaker
 
 log = logging.getLogger(__name__)
@@ -155,6 +156,7 @@ def init_app(settings: Settings, *, clock: Clock | None = None) -> web.Applicati
     setup_portal_routes(app)
     setup_webchat_routes(app)
     setup_unsubscribe_routes(app)
+    setup_payment_routes(app)
     return app
 
 

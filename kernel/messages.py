@@ -185,6 +185,16 @@ _PAY = [
         "printed on your tax decision, or at the city hall's cash desk. Once you verify, I can "
         "give you the exact amount and transfer details here.",
     ),
+    N_(
+        "utter_pay_link",
+        "Pay online, or see these details with a QR code for your banking app: {url}\n"
+        "The link works until {until_date}.",
+    ),
+    N_(
+        "utter_payment_receipt",
+        "Thank you! We have received your payment of {amount}, made on {paid_date}, and booked "
+        "it to your taxes and fees.",
+    ),
 ]
 
 _FORMS = [
@@ -604,3 +614,60 @@ _EMAIL = [
 ]
 
 MESSAGES.update(_EMAIL)
+# --- The payment page (payments/templates/), rendered by payments.page in the link's language. ---
+_PAYMENT_PAGE = [
+    N_("paypage_title", "Payment – {office}"),
+    N_("paypage_heading", "Payment of local taxes and fees"),
+    N_("paypage_payer", "Payer: {initials}"),
+    N_("paypage_what", "What you pay"),
+    N_("paypage_obligation", "Obligation"),
+    N_("paypage_due", "Due"),
+    N_("paypage_principal", "Principal"),
+    N_("paypage_interest", "Interest"),
+    N_("paypage_total", "Total"),
+    N_("paypage_total_to_pay", "Total to pay"),
+    N_(
+        "paypage_interest_note",
+        "Interest on arrears as of {date}; it grows every day until you pay.",
+    ),
+    N_("paypage_pay_online", "Pay online"),
+    N_("paypage_by_transfer", "Or pay by bank transfer"),
+    N_("paypage_recipient", "Recipient"),
+    N_("paypage_account", "Account number"),
+    N_("paypage_transfer_title", "Title"),
+    N_("paypage_amount", "Amount"),
+    N_("paypage_qr_caption", "Scan this code in your banking app: it fills in the transfer."),
+    N_(
+        "paypage_qr_too_much",
+        "No QR code for this transfer: the bank QR code carries amounts below {limit_amount} "
+        "only. Please type in the details above.",
+    ),
+    N_("paypage_nothing_due", "There is nothing left to pay under this link. Thank you!"),
+    N_("paypage_not_found_title", "This payment link does not work"),
+    N_(
+        "paypage_not_found_text",
+        "This payment link is unknown or has expired. For a new one, write “pay” to the "
+        "assistant: in the web chat, on Telegram or by SMS.",
+    ),
+    N_("paypage_open_chat", "Open the chat"),
+    N_("paypage_returned_title", "Thank you"),
+    N_(
+        "paypage_returned_text",
+        "The payment operator is confirming your payment. Once it has, you get a receipt and "
+        "the payment shows in your balance.",
+    ),
+    N_(
+        "paypage_start_failed",
+        "The online payment could not be started just now. Please try again in a moment, or "
+        "pay by bank transfer.",
+    ),
+    N_("demo_gateway_heading", "Demo payment operator"),
+    N_(
+        "demo_gateway_text",
+        "No money moves here: this page stands in for a payment operator. Amount: {amount}.",
+    ),
+    N_("demo_gateway_approve", "Approve the payment"),
+    N_("demo_gateway_decline", "Decline"),
+]
+
+MESSAGES.update(_PAYMENT_PAGE)

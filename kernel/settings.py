@@ -107,6 +107,8 @@ class RateLimitSettings(_Section):
     portal: RouteLimit = RouteLimit(per_minute=600, burst=100)
     # One-click unsubscribe links: a mail provider posts once per message.
     unsubscribe: RouteLimit = RouteLimit(per_minute=30, burst=10)
+    # The payment page and its buttons: a resident opens it a few times, a guesser many.
+    payment_page: RouteLimit = RouteLimit(per_minute=30, burst=20)
 
 
 class WebSettings(_Section):
@@ -330,6 +332,41 @@ class OutboxSettings(_Section):
     idle_poll_seconds: float = Field(default=5.0, gt=0)
 
 
+class Przelewy24Settings(_Section):
+    """Przelewy24's REST API: HTTP Basic posId:api_key, signatures with the CRC key."""
+
+    merchant_id: int | None = None
+    pos_id: int | None = None  # empty: the merchant id
+    api_key: str | None = None  # GMINA__PAYMENTS__PRZELEWY24__API_KEY
+    crc: str | None = None  # GMINA__PAYMENTS__PRZELEWY24__CRC
+    api_base_url: str = "https://secure.przelewy24.pl"
+    timeout_seconds: float = Field(default=15.0, gt=0)
+
+
+class DemoGatewaySettings(_Section):
+    # The demo gateway signs its notifications as Przelewy24 does, with this key. No money moves
+    # through it; a city switching to a real gateway sets that gateway's own keys.
+    crc: str = "demo-gateway-crc"
+
+
+class PaymentsSettings(_Section):
+    """Payment links, the payment page and the online gateway."""
+
+    link_ttl_days: int = Field(default=14, ge=1, le=365)
+    gateway: Literal["demo", "przelewy24"] = "demo"
+    przelewy24: Przelewy24Settings = Przelewy24Settings()
+    demo: DemoGatewaySettings = DemoGatewaySettings()
+
+    @model_validator(mode="after")
+    def _gateway_has_its_keys(self) -> PaymentsSettings:
+        p24 = self.przelewy24
+        if self.gateway == "przelewy24" and not (p24.merchant_id and p24.api_key and p24.crc):
+            raise ValueError(
+                "payments.gateway przelewy24 needs payments.przelewy24.merchant_id, api_key and crc"
+            )
+        return self
+
+
 class LoggingSettings(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
@@ -352,6 +389,7 @@ class Settings(_Section):
     retention: RetentionSettings = RetentionSettings()
     nlu: NluSettings = NluSettings()
     outbox: OutboxSettings = OutboxSettings()
+    payments: PaymentsSettings = PaymentsSettings()
     logging: LoggingSettings = LoggingSettings()
     demo: DemoSettings = DemoSettings()
 

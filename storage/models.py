@@ -282,6 +282,9 @@ import storage.conversation_models  # noqa: E402, F401
 # Outbound delivery builds on the taxpayers above.
 import storage.outbox_models  # noqa: E402, F401
 
+# Online payment: payment links and gateway transactions.
+import storage.payment_models  # noqa: E402, F401
+
 # The notifier's preference history and reminder coverage.
 import storage.reminder_models  # noqa: E402, F401
 

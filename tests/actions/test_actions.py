@@ -30,6 +30,7 @@ from payments.titles import TITLE_LENGTH, transfer_titles
 from storage.balances import balance_to_json, taxpayer_balance
 from storage.bindings import bound_taxpayer, issue_activation_code, redeem_link_token
 from storage.casework import list_cases
+from storage.payment_links import open_payment_link
 from storage.preferences import delivery_channels, preference_history, record_consent
 from tests.actions.conftest import add_bound_resident, make_tracker
 from tests.conftest import Store
@@ -134,16 +135,23 @@ async def test_pay_answers_the_reminder_with_what_it_listed(
     await plan(store, date(2027, 3, 18), NOW)
     dispatcher = CollectingDispatcher()
     await ActionPay().run(dispatcher, make_tracker({"taxpayer_id": taxpayer_id}), domain)
-    assert _said(dispatcher) == [
-        {
-            "response": "utter_pay_details",
-            "recipient": "Urząd Miasta Ruda Śląska",
-            "account": "22105012141000000012345678",
-            "title": "T-1001 PT-2027-1",
-            "amount": dispatcher.messages[0]["amount"],
-        },
-        {"response": "utter_pay_overdue_note", "date": "2027-05-10"},
-    ]
+    details, link, note = _said(dispatcher)
+    assert details == {
+        "response": "utter_pay_details",
+        "recipient": "Urząd Miasta Ruda Śląska",
+        "account": "22105012141000000012345678",
+        "title": "T-1001 PT-2027-1",
+        "amount": dispatcher.messages[0]["amount"],
+    }
+    assert note == {"response": "utter_pay_overdue_note", "date": "2027-05-10"}
+    # The payment link to that obligation, on the public base URL, for payments.link_ttl_days.
+    base = configured.settings.web.public_base_url
+    token = link["url"].removeprefix(f"{base}/pay/")
+    assert link == {"response": "utter_pay_link", "url": link["url"], "until_date": "2027-05-24"}
+    async with store.sessions() as session:
+        opened = await open_payment_link(session, token, NOW)
+    assert opened is not None
+    assert opened.obligation_refs == ("PT-2027-1",)
 
 
 async def test_unverified_deadlines_are_the_statutory_dates(

@@ -64,6 +64,18 @@ def office_contact(language: str) -> str:
     )
 
 
+# A payment link: the public base URL, /pay/ and 256 random bits, nothing else.
+PAY_URL = re.compile(r"http://127\.0\.0\.1:8080/pay/[A-Za-z0-9_-]{43}")
+
+
+def pay_link_said(text: str, language: str) -> str:
+    """The pay action's link message as it must read, with the link `text` carries."""
+    found = PAY_URL.search(text)
+    assert found is not None, text
+    # 14 days (payments.link_ttl_days) from 10 May 2027.
+    return said("utter_pay_link", language, url=found.group(0), until_date="2027-05-24")
+
+
 def money(value: str | Decimal, language: str = "pl") -> str:
     return format_money(value, language)
 
@@ -324,19 +336,20 @@ async def test_deadlines_pay_clarification_reminders_and_a_person(
                     "każdego dnia aż do zapłaty.",
                 ],
             ),
-            (
-                "zapłać",
-                [
-                    "Dane do przelewu:\n"
-                    "Odbiorca: Urząd Miasta Ruda Śląska\n"
-                    "Numer konta: 22 1050 1214 1000 0000 1234 5678\n"
-                    "Tytuł: T-1001 PT-2027-1 DOG-2027\n"
-                    f"Kwota: {money(Decimal(late_tax['total']) + Decimal(dog['total']))}",
-                    "To zaległość wraz z odsetkami na dzień 10 maja 2027; odsetki rosną każdego "
-                    "dnia aż do zapłaty.",
-                ],
-            ),
         ]
+    )
+    details, link, note = await chat.texts("zapłać")
+    assert details == (
+        "Dane do przelewu:\n"
+        "Odbiorca: Urząd Miasta Ruda Śląska\n"
+        "Numer konta: 22 1050 1214 1000 0000 1234 5678\n"
+        "Tytuł: T-1001 PT-2027-1 DOG-2027\n"
+        f"Kwota: {money(Decimal(late_tax['total']) + Decimal(dog['total']))}"
+    )
+    assert link == pay_link_said(link, "pl")
+    assert note == (
+        "To zaległość wraz z odsetkami na dzień 10 maja 2027; odsetki rosną każdego dnia aż do "
+        "zapłaty."
     )
     (question,) = await chat.say("podatek")
     assert question["text"] == said("utter_clarify", "pl")
@@ -753,19 +766,20 @@ async def test_every_action_answers_in_the_residents_language(
             (lines["verify"], [say("utter_ask_identifier")]),
             (PESEL, [say("utter_ask_activation_code")]),
             (code, [say("utter_verified", name="Anna Nowak")]),
-            (
-                lines["pay"],
-                [
-                    say(
-                        "utter_pay_details",
-                        recipient=OFFICE,
-                        account="22105012141000000012345678",
-                        title="T-1001 PT-2027-1 DOG-2027",
-                        amount=str(sum(Decimal(r["total"]) for r in due_now)),
-                    ),
-                    say("utter_pay_overdue_note", date="2027-05-10"),
-                ],
-            ),
+        ]
+    )
+    details, link, note = await chat.texts(lines["pay"])
+    assert details == say(
+        "utter_pay_details",
+        recipient=OFFICE,
+        account="22105012141000000012345678",
+        title="T-1001 PT-2027-1 DOG-2027",
+        amount=str(sum(Decimal(r["total"]) for r in due_now)),
+    )
+    assert link == pay_link_said(link, language)
+    assert note == say("utter_pay_overdue_note", date="2027-05-10")
+    await chat.verify_dialog(
+        [
             (lines["subscribe"], [say("utter_subscribed", category="reminders", channel="sms")]),
             (
                 lines["unsubscribe"],
