@@ -14,7 +14,7 @@ from typing import Any
 import click
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.commands.common import settings_from, with_store
+from bot.commands.common import report_import, settings_from, with_store
 from kernel.clock import Clock, SystemClock
 from kernel.errors import ConflictError, NotFoundError
 from kernel.money import format_plain
@@ -50,15 +50,7 @@ def bank_statement_command(ctx: click.Context, file: str, dry_run: bool) -> None
                 session, Path(file), policy, dry_run=dry_run, display_name=file, clock=_clock(ctx)
             )
 
-    try:
-        result = with_store(settings, work)
-    except (LedgerError, StatementRefused) as exc:
-        raise click.ClickException(f"{file}: nothing imported: {exc}") from None
-    if not result.ok:
-        for error in result.errors:
-            click.echo(str(error), err=True)
-        ctx.exit(1)
-    click.echo(result.summary())
+    report_import(ctx, file, settings, work, (LedgerError, StatementRefused))
 
 
 @click.group("payments")

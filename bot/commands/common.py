@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import date
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import click
 from sqlalchemy.engine import make_url
@@ -120,3 +120,33 @@ class DateParam(click.ParamType[date]):
 
 
 DATE = DateParam()
+
+
+class ImportOutcome(Protocol):
+    @property
+    def ok(self) -> bool: ...
+
+    @property
+    def errors(self) -> Sequence[object]: ...
+
+    def summary(self) -> str: ...
+
+
+def report_import(
+    ctx: click.Context,
+    file: str,
+    settings: Settings,
+    work: Callable[[async_sessionmaker[AsyncSession]], Awaitable[ImportOutcome]],
+    refused: tuple[type[Exception], ...],
+) -> None:
+    """Run an all-or-nothing import and report it: one line a problem on stderr and exit 1,
+    or its summary; a refusal of the whole file is one line naming it."""
+    try:
+        result = with_store(settings, work)
+    except refused as exc:
+        raise click.ClickException(f"{file}: nothing imported: {exc}") from None
+    if not result.ok:
+        for error in result.errors:
+            click.echo(str(error), err=True)
+        ctx.exit(1)
+    click.echo(result.summary())

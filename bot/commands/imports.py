@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from tqdm import tqdm
 
 from bot.commands.bank import bank_statement_command
-from bot.commands.common import settings_from, with_store
+from bot.commands.common import report_import, settings_from
 from storage.imports import ImportKind, ImportRefused, ImportResult, Progress, import_file
 from storage.ledger import LedgerError, LedgerPolicy
 
@@ -49,15 +49,7 @@ def run_import(ctx: click.Context, kind: ImportKind, file: str, dry_run: bool) -
                     progress=progress,
                 )
 
-    try:
-        result = with_store(settings, work)
-    except (LedgerError, ImportRefused) as exc:
-        raise click.ClickException(f"{file}: nothing imported: {exc}") from None
-    if not result.ok:
-        for error in result.errors:
-            click.echo(str(error), err=True)
-        ctx.exit(1)
-    click.echo(result.summary())
+    report_import(ctx, file, settings, work, (LedgerError, ImportRefused))
 
 
 def _subcommand(kind: ImportKind) -> click.Command:
