@@ -106,10 +106,12 @@ async def test_one_reminder_lists_everything_due_that_day_with_amounts_and_trans
     assert (message.channel, message.recipient, message.key) == (
         "sms", PHONE, f"reminder:{reminder.taxpayer.id}:2027-05-10:sms",
     )  # fmt: skip
-    assert message.text == (
+    words, link = message.text.split("\n")
+    assert words == (
         "Urząd Miasta Ruda Śląska: do zapłaty 1\u00a0650,50\u00a0zł (podatek od nieruchomości), "
         "termin 17 maja 2027. Odpisz ZAPŁAĆ."
     )
+    assert link.startswith("Zapłać: http://127.0.0.1:8080/pay/")
 
 
 async def test_sms_content_follows_the_citys_policy(store: Store) -> None:
