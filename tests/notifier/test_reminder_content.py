@@ -16,6 +16,7 @@ from tests.conversation_helpers import NOW, TODAY
 from tests.notifier.conftest import FAST, TelegramLine
 from tests.notifier.reminder_content_helpers import (
     CHAT,
+    PHONE,
     REFS,
     link_tokens,
     opened_refs,
@@ -24,6 +25,7 @@ from tests.notifier.reminder_content_helpers import (
     reminder_links,
 )
 from tests.notifier.reminder_helpers import plan, policy
+from tests.payments.conftest import running
 
 
 async def test_a_full_sms_has_the_amount_and_one_payment_link_for_exactly_its_obligations(
@@ -91,3 +93,27 @@ async def test_a_telegram_reminder_reaches_the_chat_with_the_pay_button(
     row = (await outbox_rows(store))[f"reminder:{taxpayer_id}:2027-05-10:telegram"]
     assert row.sms_segments is None  # not an SMS
     assert await reminder_links(store) == {}  # the button asks for the link when pressed
+
+
+async def test_paying_through_a_full_sms_link_sends_the_receipt_by_sms_with_its_segments(
+    store: Store,
+) -> None:
+    taxpayer_id = await reminded_resident(store, ["sms"])
+    await plan(store, TODAY, NOW, policy(sms_content="full"))
+    text = (await outbox_rows(store))[f"reminder:{taxpayer_id}:2027-05-10:sms"].content["text"]
+    [token] = link_tokens(text)
+    async with running(store) as server:
+        async with server.http.post(
+            f"{server.url}/pay/{token}/online", allow_redirects=False
+        ) as response:
+            assert response.status == 303, await response.text()
+            gateway_page = response.headers["Location"]
+        async with server.http.post(
+            gateway_page, data={"decision": "approve"}, allow_redirects=False
+        ) as response:
+            assert response.status == 303
+    [receipt] = [row for row in (await outbox_rows(store)).values() if row.category == "receipt"]
+    assert (receipt.channel, receipt.recipient) == ("sms", PHONE)
+    settings = Settings()
+    sent = sms_text(receipt.content["text"], [], "pl", settings.sms, settings.web.public_base_url)
+    assert (receipt.sms_segments, receipt.sms_encoding) == (sent.segments, str(sent.encoding))
