@@ -195,7 +195,9 @@ async def enqueue(session: AsyncSession, messages: Iterable[NewMessage], now: da
         .on_conflict_do_nothing(index_elements=["key"])
         .returning(OutboxMessage.id)
     )
-    result = await session.execute(statement, rows)
+    # render_nulls: rows with and without an SMS cost (or a broadcast) are one batch; the ORM
+    # would otherwise split the batch wherever a column turns None, one statement per run.
+    result = await session.execute(statement, rows, execution_options={"render_nulls": True})
     added = len(result.all())
     # A freshly filled queue with no statistics would be claimed by scanning all of it.
     await analyze_after_load(await session.connection(), _outbox, added)
