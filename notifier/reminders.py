@@ -168,7 +168,9 @@ def _sms_text(taxpayer: DueTaxpayer, policy: Policy, link: HandedOutLink | None)
     )
     if link is None:
         return words
-    return f"{words}\n{render('reminder_sms_link', taxpayer.language, {'url': link.url})}"
+    link_line = render("reminder_sms_link", taxpayer.language, {"url": link.url})
+    # A long list of kinds (in UCS-2, 67 characters a segment) is cut, never the link.
+    return policy.sms_meter.fitted(words, link_line, taxpayer.language)
 
 
 @functools.lru_cache(maxsize=4096)

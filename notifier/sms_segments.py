@@ -204,5 +204,20 @@ class SmsMeter:
             self._measured[key] = cost
         return replace(message, sms_segments=cost.segments, sms_encoding=str(cost.encoding))
 
+    def fitted(self, text: str, keep: str, language: str) -> str:
+        """`text` and then `keep` (a payment link) on its own line; when that is longer than
+        `sms.max_segments`, the text is cut (and folded) as the sender would cut it, so that
+        `keep` is never the part lost."""
+        settings = self.settings
+        whole = f"{text}\n{keep}"
+        if measure(fold(whole) if settings.fold_diacritics else whole).segments <= (
+            settings.max_segments
+        ):
+            return whole
+        tail = render("sms_rest_in_web_chat", language, {"url": f"{self.public_base_url}/"})
+        return fit(
+            text, settings.max_segments, tail, fold_diacritics=settings.fold_diacritics, keep=keep
+        ).text
+
     def measured_all(self, messages: Iterable[NewMessage]) -> list[NewMessage]:
         return [self.measured(message) for message in messages]

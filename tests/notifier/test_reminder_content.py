@@ -5,14 +5,19 @@ the peer with the "Zapłać" button whose press the chat answers."""
 
 from __future__ import annotations
 
+from datetime import date
+
+import sqlalchemy as sa
+
 from kernel.clock import FrozenClock
 from kernel.settings import OutboxSettings, Settings
 from notifier.dispatcher import Dispatcher
 from notifier.senders.telegram import parse_callback_key
 from notifier.sms_segments import sms_text
+from storage.models import Taxpayer
 from storage.outbox_replies import button_payload
 from tests.conftest import Store
-from tests.conversation_helpers import NOW, TODAY
+from tests.conversation_helpers import NOW, TODAY, add_obligation
 from tests.notifier.conftest import FAST, TelegramLine
 from tests.notifier.reminder_content_helpers import (
     CHAT,
@@ -117,3 +122,33 @@ async def test_paying_through_a_full_sms_link_sends_the_receipt_by_sms_with_its_
     settings = Settings()
     sent = sms_text(receipt.content["text"], [], "pl", settings.sms, settings.web.public_base_url)
     assert (receipt.sms_segments, receipt.sms_encoding) == (sent.segments, str(sent.encoding))
+
+
+async def test_a_long_full_sms_is_cut_before_its_link_never_the_link(store: Store) -> None:
+    """Ukrainian is UCS-2 (67 characters a segment): six kinds due on one day do not fit three
+    segments with the link, so the list is cut and the link kept, as the sender sends it."""
+    taxpayer_id = await reminded_resident(store, ["sms"])
+    async with store.sessions() as session:
+        await session.execute(
+            sa.update(Taxpayer).where(Taxpayer.id == taxpayer_id).values(language="uk")
+        )
+        for kind in ("agricultural_tax", "forest_tax", "vehicle_tax", "perpetual_usufruct"):
+            await add_obligation(session, taxpayer_id, f"X-{kind}", kind, date(2027, 5, 17), "9")
+        await session.commit()
+    (reminder,) = (await plan(store, TODAY, NOW, policy(sms_content="full"))).reminders
+    text = reminder.message.text
+    [token] = link_tokens(text)
+    settings = Settings()
+    sent = sms_text(text, [], "uk", settings.sms, settings.web.public_base_url)
+    assert "...\n" in text  # cut, with the pointer to the web chat
+    assert sent.text == text  # the sender cuts nothing more
+    assert sent.text.endswith(f"/pay/{token}")
+    assert (sent.encoding, sent.segments) == ("ucs2", settings.sms.max_segments)
+    assert reminder.message.sms_segments == settings.sms.max_segments
+    assert await opened_refs(store, token) == (
+        *REFS,
+        *sorted(
+            f"X-{k}"
+            for k in ("agricultural_tax", "forest_tax", "vehicle_tax", "perpetual_usufruct")
+        ),
+    )
