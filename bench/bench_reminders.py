@@ -28,6 +28,7 @@ from kernel.settings import Settings
 from notifier.reminders import Policy, plan_day, reminded_due_dates
 from storage.db import create_engine, make_sessionmaker
 from storage.outbox_models import OutboxMessage
+from storage.payment_models import PaymentLink, PaymentLinkObligation
 from storage.reminder_models import ReminderCoverage, ReminderRun
 from storage.reminder_plan import statutory_due_dates
 
@@ -54,6 +55,12 @@ async def _clear(sessions: Any) -> None:
         for table in (ReminderCoverage, ReminderRun):
             await session.execute(sa.delete(table))
         await session.execute(sa.delete(OutboxMessage).where(OutboxMessage.key.like("reminder:%")))
+        # The reminders' payment links (e-mail ones), so that each run hands them out anew.
+        handed_out = sa.select(PaymentLink.id).where(PaymentLink.reminder_key.is_not(None))
+        await session.execute(
+            sa.delete(PaymentLinkObligation).where(PaymentLinkObligation.link_id.in_(handed_out))
+        )
+        await session.execute(sa.delete(PaymentLink).where(PaymentLink.reminder_key.is_not(None)))
         await session.commit()
 
 

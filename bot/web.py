@@ -35,8 +35,9 @@ from kernel.clock import Clock, SystemClock
 from kernel.ratelimit import RATE_LIMITS, RateLimits
 from kernel.settings import Settings
 from kernel.webkeys import CLOCK, SESSIONS, SETTINGS
+from notifier.sms_segments import SmsMeter
 from notifier.unsubscribe import setup_unsubscribe_routes
-from payments.web import setup_payment_routes
+from payments.web import RECEIPT_SMS_MEASURE, setup_payment_routes
 from storage.db import create_engine, make_sessionmaker
 
 log = logging.getLogger(__name__)
@@ -156,6 +157,7 @@ def init_app(settings: Settings, *, clock: Clock | None = None) -> web.Applicati
     setup_portal_routes(app)
     setup_webchat_routes(app)
     setup_unsubscribe_routes(app)
+    app[RECEIPT_SMS_MEASURE] = SmsMeter.from_settings(settings).measured
     setup_payment_routes(app)
     return app
 

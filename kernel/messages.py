@@ -573,6 +573,8 @@ _REMINDERS = [
     N_("reminder_reply", "Reply “PAY” to get the way to pay, as it stands then."),
     N_("reminder_sms_full", "{office}: {total_amount} to pay ({kinds}), due {dates}. Reply PAY."),
     N_("reminder_sms_no_amount", "{office}: a reminder of {kinds}, due {dates}. Reply PAY."),
+    # After `reminder_sms_full`, on its own line: the link to pay exactly what it lists.
+    N_("reminder_sms_link", "Pay: {url}"),
     N_("reminder_sms_minimal", "{office}: a reminder of a payment. Reply PAY for the details."),
     N_("label_pay_button", "Pay"),
 ]

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from kernel.clock import Clock, today_in_warsaw
 from kernel.i18n import DEFAULT_LANGUAGE, LANGUAGES
 from notifier.quiet_hours import hold_until
+from notifier.sms_segments import SmsMeter
 from storage.broadcasts import (
     BroadcastStatus,
     BroadcastView,
@@ -137,9 +138,11 @@ async def send_broadcast(
     quiet_hours: str | None,
     progress: Progress | None = None,
     batch_size: int = BATCH_SIZE,
+    sms_meter: SmsMeter | None = None,
 ) -> SendResult:
     """Fan an approved broadcast out into the outbox (or finish one whose fan-out was cut).
-    SMS and Telegram messages queued in `quiet_hours` wait until they end."""
+    SMS and Telegram messages queued in `quiet_hours` wait until they end; `sms_meter` (the
+    server's settings) records each SMS row's segments and encoding."""
     async with sessions() as session:
         broadcast = await begin_send(session, broadcast_id, staff=staff, now=clock.now())
         await session.commit()
@@ -162,6 +165,8 @@ async def send_broadcast(
             )
             for recipient in recipients[start : start + batch_size]
         ]
+        if sms_meter is not None:
+            batch = sms_meter.measured_all(batch)
         async with sessions() as session:
             queued = await enqueue_batch(session, broadcast_id, batch, clock.now())
         if queued is None:

@@ -32,9 +32,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from kernel.clock import Clock
 from kernel.errors import PermanentError, RecipientUnreachable, RetryableError, RetryAfter
-from kernel.settings import OutboxSettings
+from kernel.settings import OutboxSettings, Settings
 from notifier.fallback import queue_fallbacks
 from notifier.ratelimit import KeyedLimiter, SlidingWindowLimiter
+from notifier.reminders import Policy
 from notifier.senders.base import Sender
 from storage.outbox import (
     Claimed,
@@ -85,7 +86,7 @@ class Dispatcher:
         owner: str | None = None,
         jitter: Callable[[], float] = random.random,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-        quiet_hours: str | None = None,
+        reminders: Policy | None = None,
     ) -> None:
         self.sessions = sessions
         self.senders = dict(senders)
@@ -96,8 +97,9 @@ class Dispatcher:
         self._jitter = jitter
         # Waits for a backoff or a poll, in the clock's seconds (a test's clock may run fast).
         self._sleep = sleep
-        # `reminders.quiet_hours`: a notice moved to SMS or Telegram waits for their end.
-        self.quiet_hours = quiet_hours
+        # The reminder policy a fallback copy is made by (`reminders.sms_content`, the quiet
+        # hours a copy on SMS or Telegram waits out, the payment links).
+        self.reminders = reminders or Policy.from_settings(Settings())
         self._wake = asyncio.Event()
         self._in_flight = asyncio.Semaphore(settings.concurrency)
 
@@ -187,7 +189,7 @@ class Dispatcher:
     async def _record(self, outcomes: list[Outcome]) -> None:
         async with self.sessions() as session:
             await record_outcomes(session, outcomes, self.clock.now())
-            await queue_fallbacks(session, outcomes, self.clock.now(), self.quiet_hours)
+            await queue_fallbacks(session, outcomes, self.clock.now(), self.reminders)
             await session.commit()
         log.debug("outbox: a round of %s: %s", len(outcomes), Counter(o.status for o in outcomes))
 

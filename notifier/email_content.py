@@ -3,7 +3,8 @@
 Each outbox category has a template pair in `notifier/templates/email/` (`reminder.txt` and
 `reminder.html`, …, on `base.txt` / `base.html`); their words come from the Babel catalogues
 (the `email_…` keys of kernel/messages.py) through `t(key, **values)`. The HTML part is
-autoescaped: the text a row carries (what the planner or a clerk wrote) is never markup.
+autoescaped: the text a row carries (what the planner or a clerk wrote) is never markup; the web
+addresses in it (a reminder's payment link) become links (`linked`).
 
 Headers: `Message-ID` is derived from the outbox key, so a message sent again after a lost
 claim has the same id and a mailbox can tell it is one message; reminders and announcements carry
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 from collections.abc import Mapping
 from email import policy
 from email.charset import QP, Charset
@@ -29,6 +31,7 @@ from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup, escape
 
 from kernel.clock import Clock
 from kernel.errors import RecipientUnreachable
@@ -50,8 +53,24 @@ _UTF8.body_encoding = QP
 WIRE_POLICY = policy.compat32.clone(linesep="\r\n", max_line_length=998)
 
 
+# A web address in a row's text, without the punctuation of the sentence it ends.
+_URL = re.compile(r"https?://[^\s<>\"']+(?<![.,;:!?)])")
+
+
+def linked(text: str) -> Markup:
+    """The text escaped, its http(s) addresses as links to themselves."""
+    parts: list[Markup] = []
+    last = 0
+    for match in _URL.finditer(text):
+        parts.append(escape(text[last : match.start()]))
+        parts.append(Markup('<a href="{0}">{0}</a>').format(match.group(0)))
+        last = match.end()
+    parts.append(escape(text[last:]))
+    return Markup("").join(parts)
+
+
 def template_environment() -> Environment:
-    return Environment(
+    environment = Environment(
         loader=FileSystemLoader(TEMPLATES),
         autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=True),
         undefined=StrictUndefined,
@@ -59,6 +78,8 @@ def template_environment() -> Environment:
         lstrip_blocks=True,
         auto_reload=False,
     )
+    environment.filters["linked"] = linked
+    return environment
 
 
 def message_id(key: str, domain: str) -> str:

@@ -14,6 +14,7 @@ from kernel.clock import Clock, SystemClock
 from kernel.settings import Settings
 from notifier.dispatcher import ChannelLimits, Dispatcher
 from notifier.ratelimit import KeyedLimiter, SlidingWindowLimiter
+from notifier.reminders import Policy
 from notifier.senders.base import Sender
 from notifier.senders.email import build_email_sender
 from notifier.senders.telegram import TelegramSender, build_bot
@@ -58,7 +59,7 @@ def build_dispatcher(
         clock,
         settings.outbox,
         limits=channel_limits(settings),
-        quiet_hours=settings.reminders.quiet_hours,
+        reminders=Policy.from_settings(settings),
     )
 
 

@@ -2,12 +2,20 @@
 listing every obligation whose effective due date is at one of `reminders.offsets_days` from
 that day and that still has something outstanding, in the taxpayer's language.
 
+What a reminder carries depends on its channel: SMS what `reminders.sms_content` allows (`full`:
+the amount and a payment link; `no_amount`: kinds and dates; `minimal`: "odpisz ZAPŁAĆ"); an
+e-mail the obligations, the transfer details and a payment link; Telegram the obligations, the
+transfer details and a "Zapłać" button. A link is handed out once per reminder
+(`payments.links.hand_out_reminder_links`, keyed by the reminder's outbox key) and covers
+exactly what the reminder lists.
+
 Each reminder is an outbox row under the key `reminder:<taxpayer id>:<day>:<channel>`, queued
 with a coverage row (what it listed, for the pay action) in one transaction: planning a day twice,
 or in two processes at once, queues nothing twice (the outbox's unique key decides). SMS and
 Telegram reminders queued in the quiet hours wait for their end (notifier.quiet_hours).
 
     plan_day      plan (or, dry, only compose) the reminders of one day; the caller commits
+    compose       one reminder on one channel (also what a fallback copy of one is made by)
     plan_due_days what the daily run does: today once the run hour has passed, and the days
                   missed while the server was down (at most `reminders.catch_up_days`)
 """
@@ -17,7 +25,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
@@ -29,9 +37,12 @@ from kernel.errors import ConfigurationError
 from kernel.i18n import babel_locale, render
 from kernel.settings import Settings
 from notifier.quiet_hours import hold_until
+from notifier.sms_segments import SmsMeter
+from payments.links import HandedOutLink, hand_out_reminder_links
 from payments.titles import transfer_titles
 from storage.models import ObligationKind
 from storage.outbox import Category, NewMessage, enqueue
+from storage.payment_links import ReminderLinkRequest
 from storage.preferences import delivery_channels
 from storage.reminder_plan import (
     Coverage,
@@ -59,6 +70,9 @@ class Policy:
     run_hour: int
     catch_up_days: int
     office: str
+    # For the payment links (`web.public_base_url`, `payments.link_ttl_days`).
+    settings: Settings = field(compare=False, repr=False)
+    sms_meter: SmsMeter = field(compare=False, repr=False)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Policy:
@@ -74,6 +88,8 @@ class Policy:
             run_hour=reminders.run_hour,
             catch_up_days=reminders.catch_up_days,
             office=settings.city.office_name,
+            settings=settings,
+            sms_meter=SmsMeter.from_settings(settings),
         )
 
 
@@ -101,7 +117,13 @@ def reminded_due_dates(day: date, offsets_days: Sequence[int]) -> set[date]:
     return {day - timedelta(days=offset) for offset in offsets_days}
 
 
-def _full_text(taxpayer: DueTaxpayer, day: date, policy: Policy) -> str:
+def carries_link(channel: str, policy: Policy) -> bool:
+    """Whether a reminder on `channel` hands out a payment link: e-mail always, SMS only when
+    the city chose `full` (residents are otherwise taught that no SMS of ours has a link)."""
+    return channel == "email" or (channel == "sms" and policy.sms_content == "full")
+
+
+def _full_text(taxpayer: DueTaxpayer, day: date, policy: Policy, link: HandedOutLink | None) -> str:
     language = taxpayer.language
     lines = [
         {
@@ -123,14 +145,19 @@ def _full_text(taxpayer: DueTaxpayer, day: date, policy: Policy) -> str:
                 "title": title,
             }
             parts.append(render("reminder_transfer", language, values))
-    parts.append(render("reminder_reply", language))
+    if link is not None:
+        # An e-mail: the link instead of "reply PAY" (nobody reads replies to it).
+        until = link.expires_at.astimezone(WARSAW).date()
+        parts.append(render("utter_pay_link", language, {"url": link.url, "until_date": until}))
+    else:
+        parts.append(render("reminder_reply", language))
     return "\n\n".join(parts)
 
 
-def _sms_text(taxpayer: DueTaxpayer, policy: Policy) -> str:
+def _sms_text(taxpayer: DueTaxpayer, policy: Policy, link: HandedOutLink | None) -> str:
     obligations = taxpayer.obligations
     total = sum((item.outstanding for item in obligations), Decimal(0))
-    return _sms_words(
+    words = _sms_words(
         taxpayer.language,
         policy.sms_content,
         policy.office,
@@ -139,6 +166,11 @@ def _sms_text(taxpayer: DueTaxpayer, policy: Policy) -> str:
         # Only `full` shows the amount: the others are the same for many taxpayers.
         total if policy.sms_content == "full" else None,
     )
+    if link is None:
+        return words
+    link_line = render("reminder_sms_link", taxpayer.language, {"url": link.url})
+    # A long list of kinds (in UCS-2, 67 characters a segment) is cut, never the link.
+    return policy.sms_meter.fitted(words, link_line, taxpayer.language)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -163,11 +195,23 @@ def _sms_words(
 
 
 def compose(
-    taxpayer: DueTaxpayer, channel: str, address: str, day: date, policy: Policy, now: datetime
+    taxpayer: DueTaxpayer,
+    channel: str,
+    address: str,
+    day: date,
+    policy: Policy,
+    now: datetime,
+    *,
+    key: str | None = None,
+    link: HandedOutLink | None = None,
 ) -> Planned:
-    """The reminder of one taxpayer for one day on one channel, and what it covers."""
-    key = reminder_key(taxpayer.id, day, channel)
-    text = _sms_text(taxpayer, policy) if channel == "sms" else _full_text(taxpayer, day, policy)
+    """The reminder of one taxpayer for one day on one channel (under `key`, by default the
+    day's reminder key), with the payment link handed out for it, and what it covers."""
+    key = key or reminder_key(taxpayer.id, day, channel)
+    if channel == "sms":
+        text = _sms_text(taxpayer, policy, link)
+    else:
+        text = _full_text(taxpayer, day, policy, link)
     buttons = (
         [(render("label_pay_button", taxpayer.language), PAY_PAYLOAD)]
         if channel == "telegram"
@@ -185,7 +229,24 @@ def compose(
         not_before=hold_until(channel, now, policy.quiet_hours),
     )
     covered = [item.id for item in taxpayer.obligations]
-    return Planned(taxpayer, message, Coverage(key, taxpayer.id, channel, address, day, covered))
+    return Planned(
+        taxpayer,
+        policy.sms_meter.measured(message),
+        Coverage(key, taxpayer.id, channel, address, day, covered),
+    )
+
+
+def link_request(
+    taxpayer: DueTaxpayer, key: str, channel: str, address: str
+) -> ReminderLinkRequest:
+    return ReminderLinkRequest(
+        key,
+        taxpayer.id,
+        tuple(item.id for item in taxpayer.obligations),
+        taxpayer.language,
+        channel,
+        address,
+    )
 
 
 async def plan_day(
@@ -197,22 +258,36 @@ async def plan_day(
         session, reminded_due_dates(day, policy.offsets_days), policy.kinds
     )
     reachable = await delivery_channels(session, [taxpayer.id for taxpayer in due], REMINDERS)
-    planned = []
-    for taxpayer in due:
-        addresses = reachable.get(taxpayer.id)
-        if not addresses:
-            continue
-        channel, address = addresses[0]
-        planned.append(compose(taxpayer, channel, address, day, policy, now))
-    queued = 0
+    # In key order: two planners of one day on PostgreSQL wait on the same keys (of links,
+    # then of messages) in the same order, and never on each other in a circle.
+    targets = sorted(
+        (
+            (reminder_key(taxpayer.id, day, addresses[0][0]), taxpayer, *addresses[0])
+            for taxpayer in due
+            if (addresses := reachable.get(taxpayer.id))
+        ),
+        key=lambda target: target[0],
+    )
+    links: dict[str, HandedOutLink] = {}
     if not dry_run:
-        # In key order: two planners of one day on PostgreSQL wait on the same keys in the
-        # same order, and never on each other in a circle.
-        planned.sort(key=lambda item: item.message.key)
         # psycopg parses each statement's placeholders in Python: a multi-row INSERT of 1,000
         # rows costs more per row than ten of 100.
         connection = await session.connection()
         await connection.execution_options(insertmanyvalues_page_size=100)
+        # A reminder whose link exists was queued with it before: it gets none, and its
+        # message is not queued again.
+        requests = [
+            link_request(taxpayer, key, channel, address)
+            for key, taxpayer, channel, address in targets
+            if carries_link(channel, policy)
+        ]
+        links = await hand_out_reminder_links(session, policy.settings, requests, now)
+    planned = [
+        compose(taxpayer, channel, address, day, policy, now, key=key, link=links.get(key))
+        for key, taxpayer, channel, address in targets
+    ]
+    queued = 0
+    if not dry_run:
         queued = await enqueue(session, [item.message for item in planned], now)
         await record_coverage(session, [item.coverage for item in planned], now)
         await mark_planned(session, day, now)

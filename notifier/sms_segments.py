@@ -12,18 +12,22 @@ and ellipses in their ASCII forms) when `sms.fold_diacritics` is on. Cyrillic st
 as it is: a Ukrainian text is UCS-2 whatever we do.
 
 `sms_text` is what goes out for an outbox message: its buttons as numbered choices ("Odpisz
-1 - saldo, 2 - terminy"; a reply "1" is the first one's payload), folded and fitted.
+1 - saldo, 2 - terminy"; a reply "1" is the first one's payload), folded and fitted. The outbox
+row keeps its segments and encoding: the chat path measures its replies as it renders them
+(bot.channels.sms), and `SmsMeter.measured` does it for every SMS queued elsewhere (reminders,
+fallback copies, broadcasts), through the same `sms_text`.
 """
 
 from __future__ import annotations
 
 import enum
 import unicodedata
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 
-from kernel.i18n import render
-from kernel.settings import SmsSettings
+from kernel.i18n import normalise_language, render
+from kernel.settings import Settings, SmsSettings
+from storage.outbox import NewMessage
 
 GSM7_BASIC = frozenset(
     "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
@@ -167,3 +171,53 @@ def sms_text(
     return fit(
         text, settings.max_segments, tail, fold_diacritics=settings.fold_diacritics, keep=choices
     )
+
+
+# Texts remembered by one meter (a long-lived one, the dispatcher's, must not grow forever).
+_MEASURED_KEPT = 4096
+
+
+class SmsMeter:
+    """Segments and encoding for the SMS rows queued outside the chat path, as the sender will
+    word them. A broadcast's thousands of rows share a few texts: each is measured once."""
+
+    def __init__(self, settings: SmsSettings, public_base_url: str) -> None:
+        self.settings = settings
+        self.public_base_url = public_base_url
+        self._measured: dict[tuple[str, tuple[tuple[str, str], ...], str], SmsText] = {}
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SmsMeter:
+        return cls(settings.sms, settings.web.public_base_url)
+
+    def measured(self, message: NewMessage) -> NewMessage:
+        """The message with its SMS cost filled in; a message on another channel as it is."""
+        if message.channel != "sms":
+            return message
+        key = (message.text, tuple(message.buttons), normalise_language(message.language))
+        cost = self._measured.get(key)
+        if cost is None:
+            if len(self._measured) >= _MEASURED_KEPT:
+                self._measured.clear()
+            buttons = [{"title": title, "payload": payload} for title, payload in key[1]]
+            cost = sms_text(key[0], buttons, key[2], self.settings, self.public_base_url)
+            self._measured[key] = cost
+        return replace(message, sms_segments=cost.segments, sms_encoding=str(cost.encoding))
+
+    def fitted(self, text: str, keep: str, language: str) -> str:
+        """`text` and then `keep` (a payment link) on its own line; when that is longer than
+        `sms.max_segments`, the text is cut (and folded) as the sender would cut it, so that
+        `keep` is never the part lost."""
+        settings = self.settings
+        whole = f"{text}\n{keep}"
+        if measure(fold(whole) if settings.fold_diacritics else whole).segments <= (
+            settings.max_segments
+        ):
+            return whole
+        tail = render("sms_rest_in_web_chat", language, {"url": f"{self.public_base_url}/"})
+        return fit(
+            text, settings.max_segments, tail, fold_diacritics=settings.fold_diacritics, keep=keep
+        ).text
+
+    def measured_all(self, messages: Iterable[NewMessage]) -> list[NewMessage]:
+        return [self.measured(message) for message in messages]

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kernel.settings import Settings
-from storage.payment_links import create_payment_link
+from storage.payment_links import ReminderLinkRequest, create_payment_link, create_reminder_links
 
 PAY_PATH = "/pay/"
 
@@ -54,3 +54,25 @@ async def hand_out_link(
         recipient=recipient,
     )
     return HandedOutLink(payment_url(settings, issued.token), issued.expires_at)
+
+
+async def hand_out_reminder_links(
+    session: AsyncSession,
+    settings: Settings,
+    requests: Sequence[ReminderLinkRequest],
+    now: datetime,
+) -> dict[str, HandedOutLink]:
+    """One link per reminder (by its outbox key), each covering exactly the reminder's
+    obligations; a reminder that has its link already (its day planned again) gets none, since
+    its message is queued already. The caller commits, in the transaction that queues them."""
+    issued = await create_reminder_links(
+        session,
+        requests,
+        now,
+        timedelta(days=settings.payments.link_ttl_days),
+        source="reminder",
+    )
+    return {
+        key: HandedOutLink(payment_url(settings, link.token), link.expires_at)
+        for key, link in issued.items()
+    }

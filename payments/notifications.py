@@ -11,7 +11,8 @@
 5. in one database transaction: the transaction moves from registered to paid (only one of two
    notifications racing can move it), the payment is booked through the one booking command
    (`storage.bookings`), which allocates it by the ledger's rules, and a receipt is queued in the
-   outbox to the chat that asked for the link.
+   outbox to the chat that asked for the link (an SMS one with its segments, measured by the
+   `measure_sms` the server hands in: the notifier's `SmsMeter`, which payments cannot import).
 
 Nothing personal, no amount and no session id is logged at INFO or above: the transaction's
 row id names it.
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import enum
 import logging
+from collections.abc import Callable
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -41,6 +43,9 @@ from storage.payment_links import (
 
 log = logging.getLogger(__name__)
 
+# An outbox message with its SMS cost filled in (`notifier.sms_segments.SmsMeter.measured`).
+MeasureSms = Callable[[NewMessage], NewMessage]
+
 
 class Outcome(enum.StrEnum):
     BOOKED = "booked"
@@ -56,6 +61,7 @@ async def accept_notification(
     policy: LedgerPolicy,
     rates: RateTableCache,
     notified: Notification,
+    measure_sms: MeasureSms | None = None,
 ) -> Outcome:
     async with sessions() as session:
         transaction = await find_transaction(session, notified.session_id)
@@ -99,14 +105,18 @@ async def accept_notification(
             policy,
             rates=await rates.get(session),
         )
-        await _queue_receipt(session, transaction, paid_on.isoformat(), clock)
+        await _queue_receipt(session, transaction, paid_on.isoformat(), clock, measure_sms)
         await session.commit()
     log.info("payments: transaction %s paid and booked", transaction.id)
     return Outcome.BOOKED
 
 
 async def _queue_receipt(
-    session: AsyncSession, transaction: Transaction, paid_on: str, clock: Clock
+    session: AsyncSession,
+    transaction: Transaction,
+    paid_on: str,
+    clock: Clock,
+    measure_sms: MeasureSms | None,
 ) -> None:
     if transaction.channel is None or transaction.recipient is None:
         return
@@ -115,18 +125,15 @@ async def _queue_receipt(
         transaction.language,
         {"amount": format_plain(transaction.amount), "paid_date": paid_on},
     )
-    await enqueue(
-        session,
-        [
-            NewMessage(
-                key=f"receipt:{transaction.session_id}",
-                channel=transaction.channel,
-                recipient=transaction.recipient,
-                category=Category.RECEIPT,
-                text=text,
-                language=transaction.language,
-                taxpayer_id=transaction.taxpayer_id,
-            )
-        ],
-        clock.now(),
+    receipt = NewMessage(
+        key=f"receipt:{transaction.session_id}",
+        channel=transaction.channel,
+        recipient=transaction.recipient,
+        category=Category.RECEIPT,
+        text=text,
+        language=transaction.language,
+        taxpayer_id=transaction.taxpayer_id,
     )
+    if measure_sms is not None:
+        receipt = measure_sms(receipt)
+    await enqueue(session, [receipt], clock.now())

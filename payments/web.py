@@ -39,7 +39,7 @@ from payments.gateways import make_gateway
 from payments.gateways.base import ForgedNotification, Gateway, Registration
 from payments.gateways.demo import DEMO_PATH, DemoGateway
 from payments.links import PAY_PATH
-from payments.notifications import Outcome, accept_notification
+from payments.notifications import MeasureSms, Outcome, accept_notification
 from payments.qr import AMOUNT_LIMIT, QrTransfer, fits_qr, qr_svg, zbp_payload
 from payments.statement import LinkStatement, link_statement
 from payments.titles import qr_title
@@ -76,6 +76,8 @@ class PaymentsRoom:
 
 
 PAYMENTS = web.AppKey("payments", PaymentsRoom)
+# Set by the server (bot.web): how a receipt to an SMS chat is measured in segments.
+RECEIPT_SMS_MEASURE: web.AppKey[MeasureSms] = web.AppKey("receipt_sms_measure")
 
 
 def _templates() -> jinja2.Environment:
@@ -311,6 +313,7 @@ async def notification(request: web.Request) -> web.Response:
             room.policy,
             room.rates,
             notified,
+            request.app.get(RECEIPT_SMS_MEASURE),
         )
     except RetryableError as exc:
         log.warning("payments: %s could not confirm a payment now: %s", room.gateway.name, exc)

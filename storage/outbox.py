@@ -195,7 +195,9 @@ async def enqueue(session: AsyncSession, messages: Iterable[NewMessage], now: da
         .on_conflict_do_nothing(index_elements=["key"])
         .returning(OutboxMessage.id)
     )
-    result = await session.execute(statement, rows)
+    # render_nulls: rows with and without an SMS cost (or a broadcast) are one batch; the ORM
+    # would otherwise split the batch wherever a column turns None, one statement per run.
+    result = await session.execute(statement, rows, execution_options={"render_nulls": True})
     added = len(result.all())
     # A freshly filled queue with no statistics would be claimed by scanning all of it.
     await analyze_after_load(await session.connection(), _outbox, added)
@@ -355,11 +357,11 @@ async def apply_provider_status(
     status: Status,
     error: str | None,
     now: datetime,
-) -> bool:
-    """A provider's status callback; True when it moved the message forward. A callback that
-    comes out of order (a `sent` after `delivered`) or twice changes nothing."""
+) -> int | None:
+    """A provider's status callback; the id of the message it moved forward, or None. A callback
+    that comes out of order (a `sent` after `delivered`) or twice changes nothing."""
     allowed_from = [old for old, targets in TRANSITIONS.items() if status in targets]
-    result: sa.CursorResult[Any] = await session.execute(  # type: ignore[assignment]
+    moved = await session.scalar(
         sa.update(OutboxMessage)
         .where(
             OutboxMessage.channel == channel,
@@ -367,9 +369,10 @@ async def apply_provider_status(
             OutboxMessage.status.in_(allowed_from),
         )
         .values(status=status, error=(error or None), updated_at=now, lease_until=None)
+        .returning(OutboxMessage.id)
         .execution_options(synchronize_session=False)
     )
-    return bool(result.rowcount)
+    return None if moved is None else int(moved)
 
 
 async def mark_unreachable(

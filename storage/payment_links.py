@@ -1,6 +1,8 @@
 """Payment links and the gateway transactions started from them.
 
     create_payment_link    a link to some obligations of one taxpayer; returns the token once
+    create_reminder_links  one link per reminder (by its outbox key), in one go; a reminder that
+                           has its link already gets none more
     open_payment_link      the link a token names, while it has not expired (else None)
     register_transaction   a payment about to start at a gateway, with the amount it must confirm
     find_transaction       a transaction by our session id
@@ -27,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from kernel.errors import InputError
 from storage.models import Obligation, Taxpayer
 from storage.payment_models import GatewayTransaction, PaymentLink, PaymentLinkObligation
+from storage.sql import insert_on_conflict
 
 TOKEN_BYTES = 32
 
@@ -122,6 +125,68 @@ async def create_payment_link(
         [{"link_id": link_id, "obligation_id": obligation_id} for obligation_id in ids],
     )
     return IssuedPaymentLink(link_id, token, expires_at)
+
+
+@dataclass(frozen=True)
+class ReminderLinkRequest:
+    """The link a reminder hands out: its outbox key, whose obligations, where it goes."""
+
+    reminder_key: str
+    taxpayer_id: int
+    obligation_ids: tuple[int, ...]
+    language: str
+    channel: str
+    recipient: str
+
+
+async def create_reminder_links(
+    session: AsyncSession,
+    requests: Sequence[ReminderLinkRequest],
+    now: datetime,
+    ttl: timedelta,
+    *,
+    source: str,
+) -> dict[str, IssuedPaymentLink]:
+    """A new link for each reminder that has none yet, by reminder key; a reminder whose link
+    exists (its day planned before, or by another process now) is left out: its token is not
+    kept, and its message is queued already. The receipt of a payment goes to the reminder's
+    channel and recipient. The obligations are the planner's own ids, of the taxpayer."""
+    if not requests:
+        return {}
+    tokens = {request.reminder_key: secrets.token_urlsafe(TOKEN_BYTES) for request in requests}
+    expires_at = now + ttl
+    inserted = await session.execute(
+        insert_on_conflict(session, PaymentLink)
+        .on_conflict_do_nothing(index_elements=["reminder_key"])
+        .returning(PaymentLink.id, PaymentLink.reminder_key),
+        [
+            {
+                "token_hash": token_hash(tokens[request.reminder_key]),
+                "taxpayer_id": request.taxpayer_id,
+                "language": request.language,
+                "source": source,
+                "channel": request.channel,
+                "recipient": request.recipient,
+                "created_at": now,
+                "expires_at": expires_at,
+                "reminder_key": request.reminder_key,
+            }
+            for request in requests
+        ],
+    )
+    link_ids = {str(key): int(link_id) for link_id, key in inserted.all()}
+    covered = [
+        {"link_id": link_ids[request.reminder_key], "obligation_id": obligation_id}
+        for request in requests
+        if request.reminder_key in link_ids
+        for obligation_id in request.obligation_ids
+    ]
+    if covered:
+        await session.execute(insert(PaymentLinkObligation), covered)
+    return {
+        key: IssuedPaymentLink(link_id, tokens[key], expires_at)
+        for key, link_id in link_ids.items()
+    }
 
 
 async def open_payment_link(session: AsyncSession, token: str, now: datetime) -> OpenLink | None:

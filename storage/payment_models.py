@@ -36,6 +36,9 @@ class PaymentLink(Base):
     recipient: Mapped[str | None] = mapped_column(String(320))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    # The outbox key of the reminder that carries it: one link per reminder, however often
+    # the day is planned.
+    reminder_key: Mapped[str | None] = mapped_column(String(200), unique=True)
 
 
 class PaymentLinkObligation(Base):

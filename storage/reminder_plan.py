@@ -6,6 +6,7 @@ what each queued reminder covered, and which days were planned.
                          now count, whatever day is planned: a late plan reminds of nothing paid)
     record_coverage      what each queued reminder listed (one row per outbox key)
     latest_reminder      the newest reminder of a taxpayer since a time, with what it listed
+    covered_now          what a queued reminder listed, as it stands now (for its fallback copy)
     mark_planned / last_planned_day   the days planned, for catching up after a gap
 """
 
@@ -195,6 +196,63 @@ async def latest_reminder(
     # An obligation the finance system has withdrawn since is simply no longer listed.
     refs = await session.scalars(sa.select(Obligation.ref).where(Obligation.id.in_(ids)))
     return Reminded(row.on_date, row.queued_at, frozenset(refs))
+
+
+@dataclass(frozen=True)
+class CoveredNow:
+    """A queued reminder's day and taxpayer, with what it listed that is still unpaid."""
+
+    on_date: date
+    taxpayer: DueTaxpayer
+
+
+async def covered_now(session: AsyncSession, outbox_key: str) -> CoveredNow | None:
+    """What the reminder queued under `outbox_key` listed and is still outstanding now (its
+    obligations may have none: all paid since); None when no reminder has that key."""
+    found = (
+        await session.execute(
+            sa.select(
+                ReminderCoverage.on_date,
+                ReminderCoverage.obligation_ids,
+                Taxpayer.id,
+                Taxpayer.ref,
+                Taxpayer.language,
+                Taxpayer.account_number,
+            )
+            .join(Taxpayer, Taxpayer.id == ReminderCoverage.taxpayer_id)
+            .where(ReminderCoverage.outbox_key == outbox_key)
+        )
+    ).one_or_none()
+    if found is None:
+        return None
+    paid = sa.func.coalesce(sa.func.sum(Allocation.principal), 0)
+    rows = await session.execute(
+        sa.select(
+            Obligation.id,
+            Obligation.ref,
+            Obligation.kind,
+            Obligation.due_date,
+            Obligation.decision_delivered_on,
+            as_money(Obligation.amount - paid).label("outstanding"),
+        )
+        .outerjoin(Allocation, Allocation.obligation_id == Obligation.id)
+        .where(Obligation.id.in_([int(value) for value in found.obligation_ids]))
+        .group_by(Obligation.id)
+        .having(Obligation.amount > paid)
+        .order_by(Obligation.due_date, Obligation.id)
+    )
+    obligations = [
+        DueObligation(
+            row.id,
+            row.ref,
+            row.kind,
+            effective_due_date(row.due_date, row.decision_delivered_on),
+            row.outstanding,
+        )
+        for row in rows
+    ]
+    taxpayer = DueTaxpayer(found.id, found.ref, found.language, found.account_number, obligations)
+    return CoveredNow(found.on_date, taxpayer)
 
 
 async def mark_planned(session: AsyncSession, day: date, now: datetime) -> None:

@@ -19,7 +19,8 @@ A body that is not the form Twilio posts gets 400 `{"error"}`.
                 → the answer is an empty TwiML `<Response/>`: replies go through the Messages API
     a status    MessageStatus through `storage.outbox.apply_provider_status` (forward only: a late
                 or repeated callback changes nothing); a number the carrier says cannot get SMS
-                (a landline, unknown) is marked unreachable
+                (a landline, unknown) is marked unreachable; a notice reported `failed` or
+                `undelivered` goes to the resident's next channel (`notifier.fallback`), once
 
 Replies render as one SMS each: buttons as numbered choices, folded and cut by
 `notifier.sms_segments`, whose segment count and encoding each outbox row keeps.
@@ -43,12 +44,14 @@ from bot.typedefs import CHANNELS
 from kernel.i18n import normalise_language, render
 from kernel.settings import Settings
 from kernel.webkeys import CLOCK, SESSIONS, SETTINGS
+from notifier.fallback import queue_fallbacks
+from notifier.reminders import Policy
 from notifier.senders.twilio import CHANNEL, STATUS_CALLBACK_PATH, UNREACHABLE_CODES
 from notifier.sms_segments import fold, sms_text
 from storage import sms_numbers
 from storage.conversation_state import load_conversation
 from storage.identifiers import normalise_phone
-from storage.outbox import Status, apply_provider_status, mark_unreachable
+from storage.outbox import Outcome, Status, apply_provider_status, mark_unreachable
 
 WEBHOOK_PATH = "/webhooks/twilio/sms"
 STATUS_PATH = STATUS_CALLBACK_PATH
@@ -134,6 +137,8 @@ class SmsChannel:
 
 
 SMS = web.AppKey("sms_channel", SmsChannel)
+# The reminder policy by which a notice the carrier did not deliver is copied to the next channel.
+SMS_FALLBACK = web.AppKey("sms_fallback", Policy)
 
 
 def _bad_request(reason: str) -> web.Response:
@@ -284,8 +289,12 @@ async def status_callback(request: web.Request) -> web.Response:
     async with request.app[SESSIONS]() as session:
         moved = await apply_provider_status(session, CHANNEL, sid, target, error, now)
         recipient = _number(form, "To")
-        if moved and code in UNREACHABLE_CODES and recipient is not None:
+        if moved is not None and code in UNREACHABLE_CODES and recipient is not None:
             await mark_unreachable(session, CHANNEL, recipient, "the provider refused it", now)
+        if moved is not None and target is Status.PERMANENT_FAILURE:
+            # Only the callback that moved the message queues its copy; the key keeps it single.
+            outcome = Outcome(moved, target, error=error)
+            await queue_fallbacks(session, [outcome], now, request.app[SMS_FALLBACK])
         await session.commit()
     return web.Response(status=204)
 
@@ -295,5 +304,6 @@ def setup_sms(app: web.Application) -> None:
     if app[CHANNELS]["sms"] != "on":
         return
     app[SMS] = SmsChannel(app[SETTINGS])
+    app[SMS_FALLBACK] = Policy.from_settings(app[SETTINGS])
     app.router.add_post(WEBHOOK_PATH, inbound)
     app.router.add_post(STATUS_PATH, status_callback)

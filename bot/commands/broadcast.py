@@ -29,6 +29,7 @@ from notifier.broadcasts import (
     preview_broadcast,
     send_broadcast,
 )
+from notifier.sms_segments import SmsMeter
 from storage.broadcasts import (
     BroadcastError,
     BroadcastView,
@@ -207,7 +208,7 @@ def send_command(ctx: click.Context, broadcast_id: int, batch_size: int, staff: 
     `gmina run` (or `gmina outbox send`) delivers it; quiet hours hold SMS and Telegram messages.
     """
 
-    quiet_hours = settings_from(ctx).reminders.quiet_hours
+    settings = settings_from(ctx)
 
     async def work(sessions: async_sessionmaker[AsyncSession]) -> SendResult:
         with progress_bar(broadcast_id) as progress:
@@ -216,9 +217,10 @@ def send_command(ctx: click.Context, broadcast_id: int, batch_size: int, staff: 
                 broadcast_id,
                 staff=staff,
                 clock=SystemClock(),
-                quiet_hours=quiet_hours,
+                quiet_hours=settings.reminders.quiet_hours,
                 progress=progress,
                 batch_size=batch_size,
+                sms_meter=SmsMeter.from_settings(settings),
             )
 
     result = _run(ctx, work)

@@ -8,7 +8,9 @@ import pytest
 import sqlalchemy as sa
 
 from kernel.clock import FrozenClock
+from kernel.settings import SmsSettings
 from notifier.broadcasts import preview_broadcast, send_broadcast
+from notifier.sms_segments import SmsMeter, sms_text
 from storage.broadcasts import (
     BadText,
     WrongState,
@@ -370,3 +372,36 @@ async def test_quiet_hours_hold_sms_and_telegram_but_not_e_mail(
         ("sms", morning),
         ("telegram", morning),
     ]
+
+
+async def test_sms_rows_of_a_broadcast_keep_their_segments_and_encoding(
+    store: Store, city: dict[str, int]
+) -> None:
+    broadcast_id = await _draft(store)
+    await _approve(store, broadcast_id)
+    meter = SmsMeter(SmsSettings(), "https://gmina.example")
+    await send_broadcast(
+        store.sessions, broadcast_id, staff=None, clock=clock(), quiet_hours=None, sms_meter=meter
+    )
+    async with store.sessions() as session:
+        rows = (
+            await session.execute(
+                sa.select(
+                    OutboxMessage.channel,
+                    OutboxMessage.content,
+                    OutboxMessage.language,
+                    OutboxMessage.sms_segments,
+                    OutboxMessage.sms_encoding,
+                )
+            )
+        ).all()
+    sms = [row for row in rows if row.channel == "sms"]
+    assert sms  # household B: a phone with consent
+    for row in sms:
+        sent = sms_text(
+            row.content["text"], [], row.language, SmsSettings(), "https://gmina.example"
+        )
+        assert (row.sms_segments, row.sms_encoding) == (sent.segments, str(sent.encoding))
+    assert {(row.sms_segments, row.sms_encoding) for row in rows if row.channel != "sms"} == {
+        (None, None)
+    }

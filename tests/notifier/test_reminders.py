@@ -27,6 +27,7 @@ from storage.preferences import opt_out, record_consent
 from storage.reminder_models import ReminderCoverage
 from tests.conftest import Store
 from tests.conversation_helpers import ClientMaker, add_obligation, add_payment
+from tests.notifier.reminder_content_helpers import reminder_links
 from tests.notifier.reminder_helpers import PHONE, consent, plan, policy, refresh_ledger
 from tests.resident_helpers import OTHER_PESEL, add_taxpayer
 
@@ -106,10 +107,12 @@ async def test_one_reminder_lists_everything_due_that_day_with_amounts_and_trans
     assert (message.channel, message.recipient, message.key) == (
         "sms", PHONE, f"reminder:{reminder.taxpayer.id}:2027-05-10:sms",
     )  # fmt: skip
-    assert message.text == (
+    words, link = message.text.split("\n")
+    assert words == (
         "Urząd Miasta Ruda Śląska: do zapłaty 1\u00a0650,50\u00a0zł (podatek od nieruchomości), "
         "termin 17 maja 2027. Odpisz ZAPŁAĆ."
     )
+    assert link.startswith("Zapłać: http://127.0.0.1:8080/pay/")
 
 
 async def test_sms_content_follows_the_citys_policy(store: Store) -> None:
@@ -244,8 +247,9 @@ async def test_planning_a_day_twice_queues_nothing_twice(store: Store) -> None:
     assert await _counts(store) == (1, 1)
 
 
+@pytest.mark.parametrize("sms_content", ["no_amount", "full"])
 async def test_two_processes_planning_one_day_at_once_queue_each_reminder_once(
-    store: Store,
+    store: Store, sms_content: str
 ) -> None:
     async with store.sessions() as session:
         for number in range(1, 41):
@@ -258,7 +262,12 @@ async def test_two_processes_planning_one_day_at_once_queue_each_reminder_once(
             )
         await session.commit()
     gmina = os.path.join(os.path.dirname(sys.executable), "gmina")
-    env = {**os.environ, "GMINA__DATABASE__URL": store.url, "GMINA__LOGGING__LEVEL": "WARNING"}
+    env = {
+        **os.environ,
+        "GMINA__DATABASE__URL": store.url,
+        "GMINA__LOGGING__LEVEL": "WARNING",
+        "GMINA__REMINDERS__SMS_CONTENT": sms_content,
+    }
     processes = [
         await asyncio.create_subprocess_exec(
             gmina,
@@ -277,6 +286,9 @@ async def test_two_processes_planning_one_day_at_once_queue_each_reminder_once(
     queued = sorted(int(out.split()[0]) for out, _ in outputs)
     assert sum(queued) == 40
     assert await _counts(store) == (40, 40)
+    # With `full`, each reminder has one payment link (its key decides, as the outbox's does).
+    links = await reminder_links(store)
+    assert (len(links), set(links.values())) == ((40, {1}) if sms_content == "full" else (0, set()))
 
 
 def test_the_days_to_plan_after_a_gap() -> None:

@@ -19,6 +19,7 @@ from storage.outbox_models import OutboxMessage
 from storage.preferences import record_consent
 from tests.conftest import Store
 from tests.notifier.conftest import FAST, TelegramLine
+from tests.notifier.reminder_helpers import policy
 from tests.peers.smtp import SmtpServer, part
 from tests.resident_helpers import add_taxpayer
 
@@ -88,7 +89,7 @@ def _dispatcher(
         clock or SystemClock(),
         OutboxSettings(**FAST),
         jitter=lambda: 1.0,
-        quiet_hours=quiet_hours,
+        reminders=policy(quiet_hours=quiet_hours),
     )
 
 
@@ -139,7 +140,7 @@ async def test_a_blocked_bot_sends_the_reminder_by_email_once(
         )
         assert original is not None
         again = Outcome(original, Status.PERMANENT_FAILURE, error="blocked")
-        assert await queue_fallbacks(session, [again], NOW) == 0
+        assert await queue_fallbacks(session, [again], NOW, policy()) == 0
         await session.commit()
     assert len(await _rows(store)) == 2
 
