@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 from aiohttp.test_utils import TestServer
 
-from kernel.clock import SystemClock
+from kernel.clock import Clock, FrozenClock, SystemClock
 from kernel.settings import OutboxSettings, SmsSettings
 from notifier.dispatcher import Dispatcher
 from notifier.senders.twilio import TwilioSender, build_client
@@ -65,8 +65,11 @@ async def sms(aiohttp_server: Callable[..., Awaitable[TestServer]]) -> AsyncIter
 
 
 async def _deliver(store: Store, sender: TwilioSender, *, wait: bool = False) -> int:
+    # Without waiting for retries the clock stands still, so a retry's short backoff cannot
+    # come due during the run on a slow machine and make a second attempt.
+    clock: Clock = SystemClock() if wait else FrozenClock(SystemClock().now())
     dispatcher = Dispatcher(
-        store.sessions, {"sms": sender}, SystemClock(), OutboxSettings(**FAST), jitter=lambda: 1.0
+        store.sessions, {"sms": sender}, clock, OutboxSettings(**FAST), jitter=lambda: 1.0
     )
     try:
         return await dispatcher.run_until_idle(wait_for_retries=wait)
