@@ -19,6 +19,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from bot.web import init_app
 from kernel.clock import FrozenClock, SystemClock
+from kernel.i18n import render
 from kernel.settings import OutboxSettings, RestSettings, Settings
 from notifier.dispatcher import Dispatcher
 from notifier.providers import build_senders
@@ -38,7 +39,8 @@ SECRET = "callback-secret-of-the-city"
 SENDER = "web-" + "5a" * 16
 OTHER = "web-" + "6b" * 16
 FAST = {"backoff_base_seconds": 0.01, "backoff_cap_seconds": 0.02, "idle_poll_seconds": 0.05}
-RECEIPT = "Dziękujemy: wpłata 1 650,00 zł z 10 maja 2027 została zaksięgowana."
+# What payments.notifications queues after a payment through the chat's link.
+RECEIPT = render("utter_payment_receipt", "pl", {"amount": "1650.00", "paid_date": "2027-05-10"})
 
 
 @dataclass
