@@ -271,13 +271,17 @@ async def test_choices_offered_after_the_reminder_take_the_number(
 
 
 async def _reminded_on_telegram(
-    store: Store, line: Line, aiohttp_client: ClientMaker, language: str
+    store: Store,
+    line: Line,
+    aiohttp_client: ClientMaker,
+    language: str,
+    clock: FrozenClock | None = None,
 ) -> tuple[int, SentMessage]:
     """Anna binds her chat, consents to reminders there, and gets today's reminder with its
     "Zapłać" button."""
     taxpayer_id = await add_resident(store, language=language)
     token = await link_token(store)
-    await start_app(store, line, aiohttp_client)
+    await start_app(store, line, aiohttp_client, clock=clock)
     assert await line.deliver(line.peer.text_update(CHAT, f"/start {token}")) == 200
     async with asyncio.timeout(WAIT):
         await line.peer.wait_for_messages(CHAT, 1)
@@ -328,3 +332,21 @@ async def test_the_button_after_the_reminder_was_paid_says_so(
     assert await line.deliver(line.peer.button_update(reminder, 0)) == 200
     *_, paid = await _answers(line, 3)
     assert paid == render("utter_pay_reminder_paid", "pl", {"date": TODAY.isoformat()})
+
+
+async def test_the_button_after_the_reply_window_is_an_ordinary_pay(
+    store: Store, line: Line, aiohttp_client: ClientMaker
+) -> None:
+    clock = FrozenClock(NOW)
+    _, reminder = await _reminded_on_telegram(store, line, aiohttp_client, "pl", clock)
+    clock.advance(timedelta(days=15))
+    assert await line.deliver(line.peer.button_update(reminder, 0)) == 200
+    # Several transfers (the late ones apart), the link, and the note on interest last.
+    note = render("utter_pay_overdue_note", "pl", {"date": "2027-05-25"})
+    async with asyncio.timeout(WAIT):
+        while html.unescape(line.peer.messages_to(CHAT)[-1].text) != note:
+            await line.peer.wait_for_messages(CHAT, len(line.peer.messages_to(CHAT)) + 1)
+    answers = [html.unescape(message.text) for message in line.peer.messages_to(CHAT)]
+    link = next(text for text in answers[2:] if "/pay/" in text)
+    # What is due on 25 May, the late March instalment and the dog fee with the reminded ones.
+    assert set(await _linked_refs(store, link)) == {*LATE, *REMINDED}
