@@ -328,7 +328,8 @@ class Turn:
             "message_id": self.key,
         }
         reminder = self.message.metadata.get(REMINDER_METADATA)
-        if isinstance(reminder, str):
+        # A reminder's key (an outbox key: at most 200 characters), from its channel or a client.
+        if isinstance(reminder, str) and len(reminder) <= 200:
             # Rasa's metadata of the message, as far as an action reads it.
             latest["metadata"] = {REMINDER_METADATA: reminder}
         self.state.latest_message = latest
