@@ -29,8 +29,10 @@ from bot.web import init_app
 from kernel.clock import FrozenClock
 from kernel.i18n import render
 from kernel.settings import Settings
+from notifier.fallback import fallback_key
 from notifier.sms_segments import sms_text
 from storage.models import Contact, Obligation, Taxpayer
+from storage.outbox import Category, NewMessage, enqueue
 from storage.payment_links import open_payment_link
 from storage.payment_models import PaymentLink
 from storage.preferences import record_consent
@@ -199,6 +201,36 @@ async def test_an_sms_reply_to_a_reminder_gets_the_link_to_what_it_listed(
     assert link.startswith(phone.sms(render("utter_pay_link", language, {
         "url": "", "until_date": "2027-05-24"})[:12], language))  # fmt: skip
     assert note == phone.sms(_due_note(language), language)
+
+
+async def test_a_reply_to_the_sms_copy_of_a_telegram_reminder_pays_what_it_listed(
+    store: Store, phone: Phone
+) -> None:
+    """The Telegram reminder failed for good; the notifier's copy by SMS is answered."""
+    taxpayer_id = await add_resident(store)
+    await consent(store, taxpayer_id, NOW)
+    async with store.sessions() as session:
+        session.add(Contact(taxpayer_id=taxpayer_id, kind="telegram", value="700", source="chat"))
+        await record_consent(session, taxpayer_id, "telegram", "700", "chat", NOW, first=True)
+        await session.commit()
+    [planned] = (await plan(store, TODAY, NOW)).reminders
+    assert planned.message.channel == "telegram"
+    async with store.sessions() as session:
+        copy = NewMessage(
+            fallback_key(planned.message.key, "sms"),
+            "sms",
+            PHONE,
+            Category.REMINDER,
+            "Przypomnienie. Odpisz ZAPŁAĆ.",
+            taxpayer_id=taxpayer_id,
+        )
+        await enqueue(session, [copy], NOW)
+        await session.commit()
+    await phone.received(1)
+    await phone.text("Zapłać")
+    _, details, link, _ = await phone.received(4)
+    assert details == phone.sms(_details("pl", REMINDED, "1650.00"), "pl")
+    assert await _linked_refs(store, link) == REMINDED
 
 
 async def test_a_redelivered_sms_reply_hands_out_one_answer(store: Store, phone: Phone) -> None:
