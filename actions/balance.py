@@ -23,6 +23,7 @@ from actions.common import (
     DomainDict,
     Event,
     GminaAction,
+    answered_reminder_key,
     consumed,
     intent_button,
     named_kind,
@@ -208,13 +209,14 @@ def rows_to_pay(statement: Statement, kind: str | None) -> list[Row]:
     return [row for row in rows if row["effective_due_date"] == first]
 
 
-async def answered_reminder(taxpayer_id: int) -> Reminded | None:
-    """The newest reminder sent to the taxpayer within `reminders.reply_window_days`: a "PAY"
-    then pays exactly what it listed (storage.reminder_plan's coverage rows)."""
+async def answered_reminder(tracker: Tracker, taxpayer_id: int) -> Reminded | None:
+    """The reminder a "PAY" answers, within `reminders.reply_window_days`: the one its channel
+    named (an SMS reply to an SMS reminder, a Telegram reminder's button), else the newest sent
+    to the taxpayer. The "PAY" then pays exactly what it listed (the coverage rows)."""
     current = services.current()
     since = current.now() - timedelta(days=current.settings.reminders.reply_window_days)
     async with services.session() as session:
-        return await latest_reminder(session, taxpayer_id, since)
+        return await latest_reminder(session, taxpayer_id, since, answered_reminder_key(tracker))
 
 
 def _refs(rows: Iterable[Row]) -> list[str]:
@@ -234,7 +236,7 @@ class ActionPay(GminaAction):
             dispatcher.utter_message(response="utter_pay_general", buttons=[VERIFY_BUTTON])
             return events
         kind = named_kind(tracker)
-        reminded = None if kind else await answered_reminder(statement.taxpayer.id)
+        reminded = None if kind else await answered_reminder(tracker, statement.taxpayer.id)
         if reminded is not None:
             # Exactly what the reminder listed, as it stands now.
             rows = [row for row in statement.rows if row["obligation_ref"] in reminded.refs]

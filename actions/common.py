@@ -37,6 +37,8 @@ START_COMMAND = re.compile(r"^/start(?:@\w+)?(?:\s+(\S+))?\s*$")
 # On channels where the sender id is the chat's only credential (the web chat makes it up in the
 # browser), a verified chat needs an id nobody can guess.
 MIN_PRIVATE_SENDER_LENGTH = {"rest": 32}
+# The message metadata that names the reminder a message answers (storage.reminder_replies).
+REMINDER_METADATA = "reminder"
 # Channels the notifier delivers on; the web chat and the terminal cannot be reached later.
 DELIVERY_CHANNELS = ("sms", "email", "telegram")
 
@@ -86,6 +88,14 @@ def sender(tracker: Tracker) -> tuple[str, str]:
     channel's, as a Rasa server passes it."""
     channel, separator, sender_id = str(tracker.sender_id).partition(":")
     return (channel, sender_id) if separator else ("rest", channel)
+
+
+def answered_reminder_key(tracker: Tracker) -> str | None:
+    """The reminder the latest message answers, when its channel knew it (an SMS "ZAPŁAĆ" after
+    an SMS reminder, the button under a Telegram reminder): Rasa's message metadata."""
+    metadata = tracker.latest_message.get("metadata") or {}
+    key = metadata.get(REMINDER_METADATA) if isinstance(metadata, dict) else None
+    return key if isinstance(key, str) else None
 
 
 def turn_key(tracker: Tracker) -> str | None:

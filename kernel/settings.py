@@ -316,6 +316,30 @@ class RetentionSettings(_Section):
     purge_every_hours: float = Field(default=6.0, gt=0)
 
 
+class RestSettings(_Section):
+    """The web chat's outbound half: messages queued for a REST sender (a receipt, a staff
+    reply) POSTed to the city's own chat front-end, as Rasa's callback channel does."""
+
+    # Off when unset: the built-in web chat page collects such messages when it next asks.
+    callback_url: str | None = None
+    # HMAC-SHA256 key of the X-Gmina-Signature header; required with callback_url.
+    callback_secret: str | None = None
+    callback_timeout_seconds: float = Field(default=10.0, gt=0)
+
+    @field_validator("callback_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value
+
+    @model_validator(mode="after")
+    def _signed(self) -> RestSettings:
+        if self.callback_url and not self.callback_secret:
+            raise ValueError("callback_secret must be set when callback_url is")
+        return self
+
+
 class OutboxSettings(_Section):
     """How the dispatcher works through the outbox."""
 
@@ -389,6 +413,7 @@ class Settings(_Section):
     retention: RetentionSettings = RetentionSettings()
     nlu: NluSettings = NluSettings()
     outbox: OutboxSettings = OutboxSettings()
+    rest: RestSettings = RestSettings()
     payments: PaymentsSettings = PaymentsSettings()
     logging: LoggingSettings = LoggingSettings()
     demo: DemoSettings = DemoSettings()

@@ -17,6 +17,7 @@ from notifier.ratelimit import KeyedLimiter, SlidingWindowLimiter
 from notifier.reminders import Policy
 from notifier.senders.base import Sender
 from notifier.senders.email import build_email_sender
+from notifier.senders.rest import RestCallbackSender
 from notifier.senders.telegram import TelegramSender, build_bot
 from notifier.senders.twilio import TwilioSender, build_client
 
@@ -32,6 +33,8 @@ def build_senders(settings: Settings) -> dict[str, Sender]:
             senders["sms"] = TwilioSender(sms, settings.web.public_base_url, build_client(sms))
     if settings.email.smtp_host and settings.email.from_address:
         senders["email"] = build_email_sender(settings, SystemClock())
+    if settings.rest.callback_url:
+        senders["rest"] = RestCallbackSender(settings.rest, SystemClock())
     return senders
 
 

@@ -227,7 +227,7 @@ async def enqueue_bulk(session: AsyncSession, messages: Sequence[NewMessage], no
     return await insert_new_rows(connection, _outbox, columns, values, unique=["key"])
 
 
-def _pending(column: Any) -> Any:
+def pending(column: Any) -> Any:
     """`status IN ('created', …)` with the values written in the SQL, not bound: only then do
     SQLite and PostgreSQL see that the partial indexes on pending rows answer the condition."""
     return column.in_([sa.literal_column(f"'{status}'") for status in PENDING_STATUSES])
@@ -252,14 +252,14 @@ async def claim_due(
         .where(
             earlier.channel == row.channel,
             earlier.recipient == row.recipient,
-            _pending(earlier.status),
+            pending(earlier.status),
         )
         .scalar_subquery()
     )
     due = (
         sa.select(row.id)
         .where(
-            _pending(row.status),
+            pending(row.status),
             row.channel.in_(channels),
             sa.or_(
                 sa.and_(

@@ -41,6 +41,15 @@ class OutboxMessage(Base):
             postgresql_where=text(_PENDING),
         ),
         Index("ix_outbox_channel_status", "channel", "status"),
+        # A reply to a reminder ("ZAPŁAĆ") finds the newest one sent to that recipient.
+        Index(
+            "ix_outbox_reminders_sent",
+            "channel",
+            "recipient",
+            "sent_at",
+            sqlite_where=text("category = 'reminder'"),
+            postgresql_where=text("category = 'reminder'"),
+        ),
         # A broadcast's messages by channel and status (its counts, its withdrawal).
         Index(
             "ix_outbox_broadcast",

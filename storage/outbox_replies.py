@@ -5,14 +5,20 @@ clear_unreachable   the recipient wrote to us again: the channel reaches them on
 button_payload      a pressed button's payload, from the outbox row its message was sent
                     from: a channel whose buttons carry only a short key (Telegram's
                     callback data holds 64 bytes) keeps the payload server-side this way
+take_waiting        the messages waiting for a chat that collects its own (the web chat page
+                    asks for them): returned in order and marked delivered in one statement,
+                    so a message is handed out once, whoever else asks or dispatches
 """
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.outbox import WITHDRAWN_BY_RESIDENT
+from storage.outbox import WITHDRAWN_BY_RESIDENT, Status, pending
 from storage.outbox_models import OutboxMessage, UnreachableRecipient
 
 
@@ -45,3 +51,23 @@ async def button_payload(
         return None
     payload = buttons[index].get("payload") if isinstance(buttons[index], dict) else None
     return payload if isinstance(payload, str) else None
+
+
+async def take_waiting(
+    session: AsyncSession, channel: str, recipient: str, now: datetime
+) -> list[tuple[str, dict[str, Any]]]:
+    """`(language, content)` of the messages queued for `recipient` on `channel` and not taken
+    by a dispatcher, oldest first; they are delivered from now on. The caller commits."""
+    rows = await session.execute(
+        sa.update(OutboxMessage)
+        .where(
+            OutboxMessage.channel == channel,
+            OutboxMessage.recipient == recipient,
+            # In the pending rows' index; but not `sending`: a dispatcher holds that one.
+            pending(OutboxMessage.status),
+            OutboxMessage.status != Status.SENDING,
+        )
+        .values(status=Status.DELIVERED, sent_at=now, updated_at=now, error=None)
+        .returning(OutboxMessage.id, OutboxMessage.language, OutboxMessage.content)
+    )
+    return [(language, content) for _, language, content in sorted(rows, key=lambda r: r[0])]

@@ -173,23 +173,27 @@ class Reminded:
 
 
 async def latest_reminder(
-    session: AsyncSession, taxpayer_id: int, since: datetime
+    session: AsyncSession, taxpayer_id: int, since: datetime, key: str | None = None
 ) -> Reminded | None:
-    row = (
-        await session.execute(
-            sa.select(
-                ReminderCoverage.on_date,
-                ReminderCoverage.queued_at,
-                ReminderCoverage.obligation_ids,
-            )
-            .where(
-                ReminderCoverage.taxpayer_id == taxpayer_id,
-                ReminderCoverage.queued_at >= since,
-            )
-            .order_by(ReminderCoverage.queued_at.desc(), ReminderCoverage.id.desc())
-            .limit(1)
+    """The taxpayer's newest reminder queued since `since`; with `key`, that one reminder (None
+    when the key names no reminder of this taxpayer: a key sent in a message names only the
+    sender's own)."""
+    query = (
+        sa.select(
+            ReminderCoverage.on_date,
+            ReminderCoverage.queued_at,
+            ReminderCoverage.obligation_ids,
         )
-    ).one_or_none()
+        .where(
+            ReminderCoverage.taxpayer_id == taxpayer_id,
+            ReminderCoverage.queued_at >= since,
+        )
+        .order_by(ReminderCoverage.queued_at.desc(), ReminderCoverage.id.desc())
+        .limit(1)
+    )
+    if key is not None:
+        query = query.where(ReminderCoverage.outbox_key == key)
+    row = (await session.execute(query)).one_or_none()
     if row is None:
         return None
     ids = [int(value) for value in row.obligation_ids]

@@ -3,7 +3,8 @@ whether its owner texted STOP.
 
     remember_choices / offered_choices   a reply's buttons go out as "Odpisz 1 – …, 2 – …"; their
                                          titles and payloads are kept here, so that "1" means
-                                         the first
+                                         the first (unless a reminder came after them:
+                                         choices_offered_at)
     stop / start                         STOP withdraws reminders and announcements by SMS: the
                                          outbox's unreachable mark with the resident's own reason
                                          (the notifier's fallback sees it), START lifts it; each
@@ -49,6 +50,16 @@ async def offered_choices(session: AsyncSession, number: str) -> list[tuple[str,
     """`(title, payload)` of the choices last offered to the number, in their order."""
     rows = await session.scalar(sa.select(SmsChoices.choices).where(SmsChoices.number == number))
     return [(str(row["title"]), str(row["payload"])) for row in rows or []]
+
+
+async def choices_offered_at(session: AsyncSession, number: str) -> datetime | None:
+    """When the choices the number has now were offered; None when it has none."""
+    row = (
+        await session.execute(
+            sa.select(SmsChoices.choices, SmsChoices.offered_at).where(SmsChoices.number == number)
+        )
+    ).one_or_none()
+    return row.offered_at if row is not None and row.choices else None
 
 
 async def is_stopped(session: AsyncSession, number: str) -> bool:

@@ -9,6 +9,8 @@ A body that is not the form Twilio posts gets 400 `{"error"}`.
                 identifies a taxpayer when the city's records hold the number for exactly one
                 (storage.bindings); MessageSid is the message id, so a request Twilio retries has
                 the effect of one
+                → a reply to a reminder ("ZAPŁAĆ", "1" …: bot.channels.reminder_replies) is the
+                  pay intent for exactly that reminder
                 → else a keyword, before any understanding, in any case, without diacritics:
                   STOP / NIE / REZYGNUJĘ: no more reminders or announcements by SMS (recorded with
                   its time), one confirmation; START: back; POMOC / HELP: what the number is for
@@ -39,6 +41,7 @@ from twilio.twiml.messaging_response import MessagingResponse
 
 from bot.channels.base import Rendered
 from bot.channels.outbound import Outbound
+from bot.channels.reminder_replies import folded_word, sms_reply
 from bot.dialogue import InboundMessage, OutboundMessage
 from bot.typedefs import CHANNELS
 from kernel.i18n import normalise_language, render
@@ -47,7 +50,7 @@ from kernel.webkeys import CLOCK, SESSIONS, SETTINGS
 from notifier.fallback import queue_fallbacks
 from notifier.reminders import Policy
 from notifier.senders.twilio import CHANNEL, STATUS_CALLBACK_PATH, UNREACHABLE_CODES
-from notifier.sms_segments import fold, sms_text
+from notifier.sms_segments import sms_text
 from storage import sms_numbers
 from storage.conversation_state import load_conversation
 from storage.identifiers import normalise_phone
@@ -100,13 +103,9 @@ KNOWN_STATUSES = frozenset(PROVIDER_STATUSES) | {
 }
 
 
-def _folded_word(text: str) -> str:
-    return fold(text).strip().strip(".!").upper()
-
-
 def keyword(text: str) -> str | None:
     """The keyword the text is (`REZYGNUJE` for "Rezygnuję!"), or None."""
-    word = _folded_word(text)
+    word = folded_word(text)
     return word if word in KEYWORDS else None
 
 
@@ -210,10 +209,13 @@ async def inbound(request: web.Request) -> web.Response:
         return _bad_request("Body: control characters other than tab and line breaks")
     async with request.app[SESSIONS]() as session:
         choices = await sms_numbers.offered_choices(session, number)
-    chosen = _chosen(body, choices)
-    message = InboundMessage(CHANNEL, number, chosen or body, {}, message_id=sid)
+        now = request.app[CLOCK].now()
+        reminded = await sms_reply(session, request.app[SETTINGS], now, number, body)
+    chosen = _chosen(body, choices) if reminded is None else None
+    text, metadata = reminded or (chosen or body, {})
+    message = InboundMessage(CHANNEL, number, text, metadata, message_id=sid)
     channel, outbound = request.app[SMS], Outbound.of(request.app)
-    found = keyword(body) if chosen is None else None
+    found = keyword(body) if chosen is None and reminded is None else None
     if found is not None:
         reply = await _keyword_reply(request.app, found, message)
         await outbound.queue(channel, message, [reply])
@@ -253,8 +255,8 @@ def _chosen(text: str, choices: Sequence[tuple[str, str]]) -> str | None:
     if match is not None:
         number = int(match.group(1))
         return choices[number - 1][1] if 1 <= number <= len(choices) else None
-    written = _folded_word(text)
-    return next((payload for title, payload in choices if _folded_word(title) == written), None)
+    written = folded_word(text)
+    return next((payload for title, payload in choices if folded_word(title) == written), None)
 
 
 async def _remember_choices(

@@ -15,7 +15,8 @@ Handlers, first match wins:
     a pressed button               its callback data is a short key (`notifier.senders.telegram`);
                                    the payload is read from the outbox row the message came from,
                                    the query is answered, the keyboard removed, and the payload
-                                   enters the dialogue as the message
+                                   enters the dialogue as the message (under a reminder, with
+                                   that reminder's key: bot.channels.reminder_replies)
     a text (commands too)          a turn: `/start TOKEN` binds, `/start` greets, `/pomoc`,
                                    `/saldo` … become the intents' payloads; `language_code` is the
                                    hint for a new conversation
@@ -47,6 +48,7 @@ from telegram.ext import (
 
 from bot.channels.base import Rendered
 from bot.channels.outbound import Outbound
+from bot.channels.reminder_replies import answering, reply_window_start
 from bot.dialogue import InboundMessage, OutboundMessage
 from bot.outbox import DISPATCHER
 from kernel import jsonsafe
@@ -61,6 +63,7 @@ from notifier.senders.telegram import (
     parse_callback_key,
 )
 from storage.outbox_replies import button_payload
+from storage.reminder_replies import reminder_of_message
 
 log = logging.getLogger(__name__)
 
@@ -155,9 +158,10 @@ def _language_code(update: Update) -> str | None:
 class TelegramInbound:
     """Updates in, through the Application's handlers, to the shared reply path."""
 
-    def __init__(self, outbound: Outbound, bot: Bot) -> None:
+    def __init__(self, outbound: Outbound, bot: Bot, settings: Settings) -> None:
         self.outbound = outbound
         self.bot = bot
+        self.settings = settings
         # No Updater (updates come from our route or our poller) and no job queue (the
         # scheduler of `gmina run` is APScheduler's own, should it be installed).
         self.application = Application.builder().bot(bot).updater(None).job_queue(None).build()
@@ -225,10 +229,13 @@ class TelegramInbound:
         assert query is not None  # the handler's kind
         chat = update.effective_chat
         key = parse_callback_key(query.data or "")
-        payload = None
+        payload, reminder = None, None
         if chat is not None and chat.type == chat.PRIVATE and key is not None:
+            since = reply_window_start(self.settings, self.outbound.clock.now())
             async with self.outbound.sessions() as session:
                 payload = await button_payload(session, CHANNEL, str(chat.id), *key)
+                if payload is not None:
+                    reminder = await reminder_of_message(session, key[0], since)
         expired = payload is None and chat is not None and chat.type == chat.PRIVATE
         notice = render("telegram_button_expired", self._language(update)) if expired else None
         await self._call(query.answer(text=notice))
@@ -239,7 +246,9 @@ class TelegramInbound:
                 )
             )
         if payload is not None:
-            await self.outbound.reply(TELEGRAM, self._inbound(update, payload))
+            # A button under a reminder answers that reminder (bot.channels.reminder_replies).
+            metadata = answering(reminder) if reminder is not None else {}
+            await self.outbound.reply(TELEGRAM, self._inbound(update, payload, metadata))
 
     async def _not_private(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
         await self._say(update, "telegram_private_only")
@@ -249,11 +258,13 @@ class TelegramInbound:
 
     # --- helpers ----------------------------------------------------------------------------------
 
-    def _inbound(self, update: Update, text: str) -> InboundMessage:
+    def _inbound(
+        self, update: Update, text: str, metadata: dict[str, str] | None = None
+    ) -> InboundMessage:
         chat = update.effective_chat
         assert chat is not None  # messages and callback queries from a chat have one
         hint = _language_code(update)
-        metadata = {"language": hint} if hint else {}
+        metadata = ({"language": hint} if hint else {}) | (metadata or {})
         return InboundMessage(CHANNEL, str(chat.id), text, metadata, str(update.update_id))
 
     def _language(self, update: Update) -> str:
@@ -392,7 +403,7 @@ async def telegram_ctx(app: web.Application) -> AsyncIterator[None]:
     if not isinstance(sender, TelegramSender):
         yield
         return
-    inbound = TelegramInbound(Outbound.of(app), sender.bot)
+    inbound = TelegramInbound(Outbound.of(app), sender.bot, app[SETTINGS])
     app[TELEGRAM_INBOUND] = inbound
     stop = asyncio.Event()
     task = asyncio.create_task(run_channel(inbound, app[SETTINGS], stop), name="telegram")

@@ -44,6 +44,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from actions.common import (
     LANGUAGE_CHOSEN_SLOT,
     LANGUAGE_SLOT,
+    REMINDER_METADATA,
     START_COMMAND,
     TAXPAYER_SLOT,
     can_bind,
@@ -326,6 +327,11 @@ class Turn:
             # Rasa's id of the message; here the turn's key, under which side effects happen once.
             "message_id": self.key,
         }
+        reminder = self.message.metadata.get(REMINDER_METADATA)
+        # A reminder's key (an outbox key: at most 200 characters), from its channel or a client.
+        if isinstance(reminder, str) and len(reminder) <= 200:
+            # Rasa's metadata of the message, as far as an action reads it.
+            latest["metadata"] = {REMINDER_METADATA: reminder}
         self.state.latest_message = latest
         self.state.add(
             UserUttered(

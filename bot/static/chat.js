@@ -1,10 +1,15 @@
 // The web chat: posts {"sender", "message"} to the REST channel and shows the answers.
 // The page's words follow the language the assistant answers in; the transcript is kept in this
 // browser with the sender id, so a reload shows the conversation the server still holds.
+// Messages queued for this chat between its turns (a receipt after paying by its link, a staff
+// reply) are collected after each answer, on opening, on coming back to the tab, and every
+// COLLECT_SECONDS while the page is shown.
 (() => {
   "use strict";
 
   const WEBHOOK = "/webhooks/rest/webhook";
+  const WAITING = "/webhooks/rest/waiting";
+  const COLLECT_SECONDS = 10;
   const SENDER_KEY = "gmina-chat-sender";
   const TRANSCRIPT_KEY = "gmina-chat-transcript";
   const LANGUAGE_KEY = "gmina-chat-language";
@@ -269,20 +274,51 @@
         throw new Error("HTTP " + response.status);
       }
       const body = await response.json();
-      const answers = Array.isArray(body) ? body.filter((answer) => answer) : [];
-      const answered = answers.map((answer) => answer.metadata && answer.metadata.language);
-      applyLanguage(answered.filter(Boolean).pop());
       setBusy(false);
-      let newest = null;
-      answers.forEach((answer) => {
-        newest = addEntry(fromAnswer(answer));
-      });
-      reveal(newest);
+      showAnswers(body);
     } catch (_) {
       setBusy(false);
       status.textContent = word("web_send_failed");
     }
     input.focus();
+    collect();
+  }
+
+  // The REST channel's answers (a list of {text, buttons?, image?, metadata?}), in order.
+  function showAnswers(body) {
+    const answers = Array.isArray(body) ? body.filter((answer) => answer) : [];
+    const answered = answers.map((answer) => answer.metadata && answer.metadata.language);
+    applyLanguage(answered.filter(Boolean).pop());
+    let newest = null;
+    answers.forEach((answer) => {
+      newest = addEntry(fromAnswer(answer));
+    });
+    reveal(newest);
+  }
+
+  // What waits for this chat; each message is handed out once, so nothing shows twice. A chat
+  // that has not said anything yet has nothing waiting.
+  let collecting = false;
+  async function collect() {
+    const sender = recall(SENDER_KEY);
+    if (!sender || busy || collecting || document.hidden) {
+      return;
+    }
+    collecting = true;
+    try {
+      const response = await fetch(WAITING, {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ sender: sender }),
+      });
+      if (response.ok) {
+        showAnswers(await response.json());
+      }
+    } catch (_) {
+      // offline for a moment: the messages wait for the next time
+    } finally {
+      collecting = false;
+    }
   }
 
   form.addEventListener("submit", (event) => {
@@ -322,6 +358,10 @@
   // newest entry in sight.
   new ResizeObserver(() => reveal(transcript.lastElementChild)).observe(scroller);
 
+  document.addEventListener("visibilitychange", collect);
+  setInterval(collect, COLLECT_SECONDS * 1000);
+
   applyLanguage(recall(LANGUAGE_KEY) || language);
   restore();
+  collect();
 })();

@@ -14,6 +14,9 @@ import pytest
 import pytest_asyncio
 from playwright.async_api import Browser, FloatRect, Locator, Page
 
+from kernel.i18n import render
+from kernel.webkeys import SESSIONS
+from storage.outbox import Category, NewMessage, enqueue
 from tests.browser.conftest import DESKTOP, LiveServer, PageProblems, Screenshot
 from tests.conftest import ENGINES
 
@@ -21,6 +24,10 @@ pytestmark = pytest.mark.asyncio(loop_scope="package")
 
 # Below a pixel of rounding, a box is inside another.
 SLACK = 1.0
+# What payments.notifications queues after a payment through the chat's link.
+BROWSER_RECEIPT = render(
+    "utter_payment_receipt", "pl", {"amount": "1650.00", "paid_date": "2027-05-10"}
+)
 
 
 class ChatPage:
@@ -360,3 +367,35 @@ async def test_the_console_guard_notices_errors(browser: Browser, live_server: L
     await context.close()
     assert any("404" in message for message in problems.messages), problems.messages
     assert any("thrown on purpose" in message for message in problems.messages)
+
+
+async def test_a_receipt_queued_for_the_chat_shows_when_the_page_next_asks(
+    chat: ChatPage, screenshot: Screenshot
+) -> None:
+    """A payment made through the chat's link is receipted through the outbox to the chat's
+    sender; the open page shows it at its next collection, and once."""
+    await chat.verify()
+    await chat.say("Jak zapłacić?")
+    sender = await chat.page.evaluate("() => localStorage.getItem('gmina-chat-sender')")
+    before = await chat.answers.count()
+    key = f"receipt:browser-{sender}"
+    async with chat.server.app[SESSIONS]() as session:
+        message = NewMessage(key, "rest", sender, Category.RECEIPT, BROWSER_RECEIPT)
+        await enqueue(session, [message], chat.server.clock.now())
+        await session.commit()
+    # Nothing typed: the page asks every ten seconds while it is shown.
+    await chat.page.wait_for_function(
+        "before => document.querySelectorAll('#transcript .entry.bot').length > before",
+        arg=before,
+        timeout=25_000,
+    )
+    texts = await chat.answers.locator("p").all_inner_texts()
+    assert texts[before:] == [BROWSER_RECEIPT]
+    await chat.assert_newest_answer_whole()
+    await screenshot(chat.page, "receipt-collected")
+    # Handed out once: the next answer does not bring it again.
+    assert BROWSER_RECEIPT not in await chat.say("dziękuję")
+    await chat.page.reload()
+    await chat.page.wait_for_load_state("load")
+    shown = await chat.answers.locator("p").all_inner_texts()
+    assert shown.count(BROWSER_RECEIPT) == 1
