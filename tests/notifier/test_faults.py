@@ -85,7 +85,9 @@ async def test_ten_minutes_of_outage_then_everything_delivered_in_order_per_chat
     assert await _statuses(store) == {"sent": len(chats) * per_chat}
     first_delivery = min(clock.seconds_at(message.at) for message in telegram.peer.sent)
     assert first_delivery >= 600
-    # Backoff, not hammering: each chat's first message was tried about ten times in the outage.
+    # Backoff, not hammering: each chat's first message was tried about ten times in the outage
+    # (2 s doubling), and never more than the schedule allows. Fewer on a loaded machine, where
+    # each round of 240 sends takes real time that the 600x clock multiplies; but always retried.
     async with store.sessions() as session:
         attempts = dict(
             (
@@ -97,7 +99,7 @@ async def test_ten_minutes_of_outage_then_everything_delivered_in_order_per_chat
             ).all()
         )
     assert len(attempts) == len(chats)
-    assert all(5 <= count <= 15 for count in attempts.values()), attempts
+    assert all(3 <= count <= 15 for count in attempts.values()), attempts
     refused = sum(1 for method, *_ in telegram.peer.requests if method == "sendMessage") - len(
         telegram.peer.sent
     )
