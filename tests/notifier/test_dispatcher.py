@@ -172,10 +172,12 @@ async def test_limits_hold_overall_and_per_chat(store: Store, telegram: Telegram
     await make_dispatcher(store, telegram, limits=limits).run_until_idle(wait_for_retries=True)
     sends = sorted(at for method, _, at in telegram.peer.requests if method == "sendMessage")
     assert len(sends) == 50
-    # No window of one second holds more than 20 sends (a little slack for the peer's clock
-    # reading the arrival rather than the departure).
+    # No window of one second holds more than 20 sends. The peer reads arrivals, not departures:
+    # on a loaded machine one send can be held up in transit and arrive on the heels of the next,
+    # so the windows and gaps are read with 0.1 s of slack (the limiter itself is tested exactly
+    # on a virtual clock); an unlimited dispatcher would send all 50 within a few milliseconds.
     for index, start in enumerate(sends):
-        in_window = [at for at in sends[index:] if at < start + 0.98]
+        in_window = [at for at in sends[index:] if at < start + 0.9]
         assert len(in_window) <= 20
     per_chat: dict[int, list[float]] = {}
     for method, chat, at in telegram.peer.requests:
@@ -183,7 +185,7 @@ async def test_limits_hold_overall_and_per_chat(store: Store, telegram: Telegram
             per_chat.setdefault(chat, []).append(at)
     for times in per_chat.values():
         gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
-        assert min(gaps) >= 0.9, gaps
+        assert min(gaps) >= 0.8, gaps
 
 
 async def test_a_woken_dispatcher_sends_a_queued_reply_at_once(
