@@ -13,13 +13,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Select, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kernel.clock import WARSAW
 from kernel.redact import mask_pesel_everywhere, mask_secrets
 from storage.audit import audit, chat_actor
-from storage.conversation_models import Case, HandoffTicket, RefSequence
+from storage.conversation_models import Case, CaseEvent, HandoffTicket, RefSequence
 from storage.sql import insert_on_conflict
 
 CASE_PREFIX = "RS"
@@ -42,6 +42,8 @@ class CaseRecord:
     data: dict[str, Any]
     created_at: datetime
     updated_at: datetime
+    # The note of the case's latest move, if it had one (what the office last told the resident).
+    note: str | None = None
 
 
 async def _next_number(session: AsyncSession, name: str, year: int) -> int:
@@ -71,9 +73,11 @@ async def create_case(
     now: datetime,
     prefix: str = CASE_PREFIX,
     turn_key: str | None = None,
+    sender_id: str | None = None,
 ) -> str:
     """File a submitted form; returns its reference, e.g. `RS-2026-000123`.
 
+    `sender_id` is the chat it came from, which is told of the case's moves (storage.case_moves).
     A turn run again (same `turn_key`) gets the case it filed the first time.
     """
     if turn_key is not None:
@@ -93,6 +97,7 @@ async def create_case(
             created_at=now,
             updated_at=now,
             turn_key=turn_key,
+            sender_id=sender_id,
         )
     )
     await audit(
@@ -106,7 +111,7 @@ async def create_case(
     return ref
 
 
-def _case_record(case: Case) -> CaseRecord:
+def _case_record(case: Case, note: str | None) -> CaseRecord:
     return CaseRecord(
         ref=case.ref,
         form_type=case.form_type,
@@ -115,25 +120,48 @@ def _case_record(case: Case) -> CaseRecord:
         data=dict(case.data),
         created_at=case.created_at,
         updated_at=case.updated_at,
+        note=note,
     )
+
+
+def _with_last_note() -> Select[Case, str | None]:
+    """Cases with the note of their latest move: the record the panel moves, the chat reads."""
+    last_note = (
+        select(CaseEvent.note)
+        .where(CaseEvent.case_id == Case.id)
+        .order_by(CaseEvent.id.desc())
+        .limit(1)
+        .correlate(Case)
+        .scalar_subquery()
+    )
+    return select(Case, last_note)
 
 
 async def list_cases(session: AsyncSession, taxpayer_id: int) -> list[CaseRecord]:
     """The taxpayer's own cases, newest first."""
-    cases = await session.scalars(
-        select(Case)
+    rows = await session.execute(
+        _with_last_note()
         .where(Case.taxpayer_id == taxpayer_id)
         .order_by(Case.created_at.desc(), Case.id.desc())
     )
-    return [_case_record(case) for case in cases]
+    return [_case_record(case, note) for case, note in rows]
 
 
 async def get_case(session: AsyncSession, taxpayer_id: int, case_ref: str) -> CaseRecord | None:
     """The case if it is this taxpayer's; another's case is as unknown as a missing one."""
-    case = await session.scalar(
-        select(Case).where(Case.ref == case_ref.strip().upper(), Case.taxpayer_id == taxpayer_id)
-    )
-    return _case_record(case) if case is not None else None
+    row = (
+        await session.execute(
+            _with_last_note().where(
+                Case.ref == normalise_ref(case_ref), Case.taxpayer_id == taxpayer_id
+            )
+        )
+    ).first()
+    return _case_record(row[0], row[1]) if row is not None else None
+
+
+def normalise_ref(case_ref: str) -> str:
+    """A reference as typed (`rs-2026-000123 `) as it is stored."""
+    return case_ref.strip().upper()
 
 
 async def create_handoff_ticket(
