@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Unpack
+from typing import Any
 
 from sqlalchemy import Select, literal, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -91,7 +91,7 @@ def _name(first_name: str, last_name: str) -> str:
     return f"{first_name} {last_name}".strip()
 
 
-def _queued_columns() -> Select[Unpack[tuple[Any, ...]]]:
+def _queued_columns() -> Select[*tuple[Any, ...]]:
     return select(
         Case.id,
         Case.ref,
