@@ -52,7 +52,12 @@ _cases = Case.metadata.tables[Case.__tablename__]
 
 
 class CaseMoveRefused(InputError):
-    """A move the rules do not allow: backwards, skipping a step, a refusal without a note."""
+    """A move the rules do not allow: backwards, skipping a step, a refusal without a note;
+    `why` says which (`not_allowed`, `note_required`, `note_too_long`)."""
+
+    def __init__(self, why: str, message: str) -> None:
+        self.why = why
+        super().__init__(message)
 
 
 class CaseMovedMeanwhile(ConflictError):
@@ -80,7 +85,9 @@ def _clean_note(note: str | None) -> str | None:
     """The note as kept and sent: trimmed, PESEL-shaped numbers masked; empty is none."""
     text = (note or "").strip()
     if len(text) > MAX_NOTE_LENGTH:
-        raise CaseMoveRefused(f"the note has {len(text)} characters; at most {MAX_NOTE_LENGTH}")
+        raise CaseMoveRefused(
+            "note_too_long", f"the note has {len(text)} characters; at most {MAX_NOTE_LENGTH}"
+        )
     return str(mask_pesel_everywhere(text)) or None
 
 
@@ -88,10 +95,12 @@ def check_move(expected: CaseStatus, to: CaseStatus, note: str | None) -> None:
     if to not in NEXT_STATUSES[expected]:
         allowed = ", ".join(status.value for status in NEXT_STATUSES[expected]) or "none"
         raise CaseMoveRefused(
-            f"a case {expected.value} cannot move to {to.value} (allowed: {allowed})"
+            "not_allowed", f"a case {expected.value} cannot move to {to.value} (allowed: {allowed})"
         )
     if to in NOTE_REQUIRED and not note:
-        raise CaseMoveRefused(f"moving a case to {to.value} needs a note for the resident")
+        raise CaseMoveRefused(
+            "note_required", f"moving a case to {to.value} needs a note for the resident"
+        )
 
 
 def _move(event: CaseEvent) -> CaseMove:

@@ -26,6 +26,10 @@ CASE_PREFIX = "RS"
 TICKET_PREFIX = "ZG"
 
 
+# The kinds of case the forms file (actions/forms.py), as the staff panel filters them.
+FORM_TYPES = ("waste_declaration_change", "no_arrears_certificate", "installments")
+
+
 class CaseStatus(enum.StrEnum):
     SUBMITTED = "submitted"
     IN_REVIEW = "in_review"
@@ -46,8 +50,9 @@ class CaseRecord:
     note: str | None = None
 
 
-async def _next_number(session: AsyncSession, name: str, year: int) -> int:
-    """The next number of `name` in `year`; the row stays locked until the caller commits."""
+async def claim_numbers(session: AsyncSession, name: str, year: int, count: int = 1) -> int:
+    """The first of `count` next numbers of `name` in `year`; the row stays locked until the
+    caller commits."""
     await session.execute(
         insert_on_conflict(session, RefSequence)
         .values(name=name, year=year, last=0)
@@ -56,12 +61,12 @@ async def _next_number(session: AsyncSession, name: str, year: int) -> int:
     claimed = await session.execute(
         update(RefSequence)
         .where(RefSequence.name == name, RefSequence.year == year)
-        .values(last=RefSequence.last + 1)
+        .values(last=RefSequence.last + count)
         .returning(RefSequence.last)
         .execution_options(synchronize_session=False)
     )
-    number: int = claimed.scalar_one()
-    return number
+    last: int = claimed.scalar_one()
+    return last - count + 1
 
 
 async def create_case(
@@ -85,7 +90,7 @@ async def create_case(
         if filed is not None:
             return filed
     year = now.astimezone(WARSAW).year
-    ref = f"{prefix}-{year}-{await _next_number(session, 'case', year):06d}"
+    ref = f"{prefix}-{year}-{await claim_numbers(session, 'case', year):06d}"
     await session.execute(
         insert(Case).values(
             ref=ref,
@@ -191,7 +196,7 @@ async def create_handoff_ticket(
     if open_ref is not None:
         return open_ref
     year = now.astimezone(WARSAW).year
-    ref = f"{TICKET_PREFIX}-{year}-{await _next_number(session, 'handoff', year):06d}"
+    ref = f"{TICKET_PREFIX}-{year}-{await claim_numbers(session, 'handoff', year):06d}"
     await session.execute(
         insert(HandoffTicket).values(
             ref=ref,

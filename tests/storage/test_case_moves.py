@@ -13,6 +13,7 @@ from storage.case_moves import CaseMovedMeanwhile, CaseMoveRefused, move_case
 from storage.case_queue import Cursor, QueueFilter, case_queue, staff_case
 from storage.casework import CaseStatus, create_case, get_case, list_cases
 from storage.conversation_models import AuditEntry
+from storage.demo_cases import file_sample_cases
 from storage.outbox import is_unreachable, mark_unreachable
 from storage.outbox_models import OutboxMessage
 from storage.preferences import record_consent
@@ -290,3 +291,20 @@ async def test_the_staff_case_has_its_data_taxpayer_and_history(session: AsyncSe
     assert await staff_case(session, "RS-2026-999999") is None
     (listed,) = await list_cases(session, taxpayer_id)
     assert listed.note == "Looking at it."
+
+
+async def test_sample_cases_continue_the_numbers_and_fill_the_queue(session: AsyncSession) -> None:
+    for n in range(3):
+        await add_taxpayer(session, f"T-{n}", pesel=None)
+    taxpayer_id = await add_taxpayer(session, "T-9", pesel=None)
+    before = await create_case(session, taxpayer_id, "installments", {}, "rest", NOW)
+    assert await file_sample_cases(session, 120, NOW) == 120
+    after = await create_case(session, taxpayer_id, "installments", {}, "rest", NOW)
+    await session.commit()
+    assert (before, after) == ("RS-2026-000001", "RS-2026-000122")
+    oldest = await case_queue(session, QueueFilter(newest_first=False), limit=200)
+    assert len(oldest.cases) == 122
+    assert {case.status for case in oldest.cases} == set(CaseStatus)
+    assert [case.created_at for case in oldest.cases[:-2]] == sorted(
+        case.created_at for case in oldest.cases[:-2]
+    )
