@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from aiohttp import web
@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.panel.auth import current_staff
 from kernel.webkeys import CLOCK
-from storage.audit import audit
+from storage.audit import audit, audit_many
 
 
 def staff_actor(name: str) -> str:
@@ -34,5 +34,22 @@ async def audit_view(
         f"panel.view.{what}",
         taxpayer_id,
         details or {},
+        request.app[CLOCK].now(),
+    )
+
+
+async def audit_views(
+    request: web.Request,
+    session: AsyncSession,
+    views: Sequence[tuple[int, Mapping[str, Any]]],
+    what: str,
+) -> None:
+    """`audit_view` for every `(taxpayer_id, details)` a page shows, in one statement: the same
+    rows, one per taxpayer, for a list of many. The caller commits `session`."""
+    await audit_many(
+        session,
+        staff_actor(current_staff(request).name),
+        f"panel.view.{what}",
+        views,
         request.app[CLOCK].now(),
     )

@@ -19,7 +19,7 @@ from typing import Any
 from aiohttp import web
 
 from bot.outbox import DISPATCHER
-from bot.panel.audit import audit_view
+from bot.panel.audit import audit_view, audit_views
 from bot.panel.auth import current_staff, requires
 from bot.panel.render import N_, refusal, render
 from bot.panel.state import NavItem
@@ -132,8 +132,12 @@ async def case_list(request: web.Request) -> web.StreamResponse:
         shown: dict[int, list[str]] = defaultdict(list)
         for case in page.cases:
             shown[case.taxpayer_id].append(case.ref)
-        for taxpayer_id, refs in shown.items():
-            await audit_view(request, session, taxpayer_id, "case_list", {"case_refs": refs})
+        await audit_views(
+            request,
+            session,
+            [(taxpayer_id, {"case_refs": refs}) for taxpayer_id, refs in shown.items()],
+            "case_list",
+        )
         await session.commit()
     next_query = _filter_query(wanted, page.next_cursor) if page.next_cursor else None
     context = {
