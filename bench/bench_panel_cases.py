@@ -29,7 +29,7 @@ from bench.city import fresh_store, gmina, store_env
 from bench.common import write_results
 from bench.panel_harness import measure, served_panel, signed_in
 from kernel.clock import SystemClock
-from storage.case_queue import QueueFilter, case_queue
+from storage.case_queue import Cursor, QueueFilter, case_queue
 from storage.casework import CaseStatus
 from storage.db import create_engine, make_sessionmaker
 from storage.demo_cases import file_sample_cases
@@ -57,7 +57,7 @@ async def deep_position(url: str, wanted: QueueFilter, cases: int) -> str:
         every = await case_queue(session, wanted, None, limit=cases)
     await engine.dispose()
     skipped = every.cases[int(len(every.cases) * DEEP_FRACTION)]
-    return f"{skipped.created_at.isoformat()}_{skipped.id}"
+    return Cursor(skipped.created_at, skipped.id).token()
 
 
 def _path(wanted: QueueFilter, after: str | None = None) -> str:

@@ -14,6 +14,7 @@ list writes one row per taxpayer whose cases it shows, naming those cases.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
@@ -75,7 +76,7 @@ def masked_pesel(pesel: str | None) -> str | None:
     return "•" * (len(pesel) - PESEL_SHOWN_DIGITS) + pesel[-PESEL_SHOWN_DIGITS:]
 
 
-def _queue_filter(query: Any) -> QueueFilter:
+def _queue_filter(query: Mapping[str, str]) -> QueueFilter:
     kind = query.get("kind") or None
     status = query.get("status") or None
     order = query.get("order") or "newest"
@@ -106,7 +107,7 @@ def _filter_query(wanted: QueueFilter, after: Cursor | None = None) -> dict[str,
     return {name: value for name, value in query.items() if value}
 
 
-def _list_context(wanted: QueueFilter | None, query: Any) -> dict[str, Any]:
+def _list_context(wanted: QueueFilter | None, query: Mapping[str, str]) -> dict[str, Any]:
     return {
         "kinds": FORM_TYPE_NAMES,
         "statuses": STATUS_NAMES,
@@ -115,20 +116,24 @@ def _list_context(wanted: QueueFilter | None, query: Any) -> dict[str, Any]:
     }
 
 
+async def _refused_list(request: web.Request, refused: InputError) -> web.StreamResponse:
+    """The filters again with the reason, 400; no case is shown, so no view is audited."""
+    context = {**_list_context(None, request.query), "error": str(refused), "page": None}
+    return await render(request, "panel/cases.html", context, status=400)
+
+
 @requires(Role.CLERK)
 async def case_list(request: web.Request) -> web.StreamResponse:
     try:
         wanted = _queue_filter(request.query)
         after = Cursor.parse(request.query["after"]) if request.query.get("after") else None
     except InputError as refused:
-        context = {**_list_context(None, request.query), "error": str(refused), "page": None}
-        return await render(request, "panel/cases.html", context, status=400)
+        return await _refused_list(request, refused)
     async with request.app[SESSIONS]() as session:
         try:
             page = await case_queue(session, wanted, after)
         except InputError as refused:
-            context = {**_list_context(None, request.query), "error": str(refused), "page": None}
-            return await render(request, "panel/cases.html", context, status=400)
+            return await _refused_list(request, refused)
         shown: dict[int, list[str]] = defaultdict(list)
         for case in page.cases:
             shown[case.taxpayer_id].append(case.ref)
