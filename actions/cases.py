@@ -56,6 +56,10 @@ class ActionCaseStatus(GminaAction):
                 cases = await list_cases(session, taxpayer_id)
         if case_ref and not cases:
             dispatcher.utter_message(response="utter_case_not_found", case_ref=str(case_ref))
+        elif case_ref and cases[0].note:
+            dispatcher.utter_message(
+                response="utter_case_status_note", note=cases[0].note, **case_values(cases[0])
+            )
         elif case_ref:
             dispatcher.utter_message(response="utter_case_status", **case_values(cases[0]))
         elif not cases:

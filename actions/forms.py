@@ -356,7 +356,7 @@ class ActionSubmitForm(GminaAction):
         if tracker.get_slot(CONFIRM_SLOT) is not True:
             dispatcher.utter_message(response="utter_form_cancelled")
             return reset
-        channel, _ = sender(tracker)
+        channel, sender_id = sender(tracker)
         async with services.session() as session:
             case_ref = await create_case(
                 session,
@@ -366,6 +366,7 @@ class ActionSubmitForm(GminaAction):
                 channel,
                 services.current().now(),
                 turn_key=turn_key(tracker),
+                sender_id=sender_id,
             )
             await session.commit()
         dispatcher.utter_message(response="utter_form_submitted", case_ref=case_ref)

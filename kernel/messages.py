@@ -262,7 +262,18 @@ _CASES = [
         "utter_case_status",
         "Case {case_ref}: {form_type}, submitted {created_date}. Status: {status}.",
     ),
+    N_(
+        "utter_case_status_note",
+        "Case {case_ref}: {form_type}, submitted {created_date}. Status: {status}. The office's "
+        "note: {note}",
+    ),
     N_("utter_cases_none", "You have no cases submitted through this assistant yet."),
+    # Told on the resident's channel when the office moves their case (storage.case_moves).
+    N_("notice_case_moved", "Your case {case_ref} ({form_type}) has a new status: {status}."),
+    N_(
+        "notice_case_moved_note",
+        "Your case {case_ref} ({form_type}) has a new status: {status}. The office's note: {note}",
+    ),
     N_(
         "utter_case_not_found",
         "I cannot find the case {case_ref} among yours. Check the number, or write “my cases” to "
@@ -589,6 +600,7 @@ _EMAIL = [
     N_("email_subject_handoff_reply", "Reply from the tax office – {office}"),
     N_("email_subject_verification", "Your code – {office}"),
     N_("email_subject_chat_reply", "Message from the assistant – {office}"),
+    N_("email_subject_case_update", "Your case – {office}"),
     N_("email_greeting", "Good day,"),
     N_("email_signature", "Kind regards,"),
     N_(

@@ -13,17 +13,21 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Select, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kernel.clock import WARSAW
 from kernel.redact import mask_pesel_everywhere, mask_secrets
 from storage.audit import audit, chat_actor
-from storage.conversation_models import Case, HandoffTicket, RefSequence
+from storage.conversation_models import Case, CaseEvent, HandoffTicket, RefSequence
 from storage.sql import insert_on_conflict
 
 CASE_PREFIX = "RS"
 TICKET_PREFIX = "ZG"
+
+
+# The kinds of case the forms file (actions/forms.py), as the staff panel filters them.
+FORM_TYPES = ("waste_declaration_change", "no_arrears_certificate", "installments")
 
 
 class CaseStatus(enum.StrEnum):
@@ -42,10 +46,13 @@ class CaseRecord:
     data: dict[str, Any]
     created_at: datetime
     updated_at: datetime
+    # The note of the case's latest move, if it had one (what the office last told the resident).
+    note: str | None = None
 
 
-async def _next_number(session: AsyncSession, name: str, year: int) -> int:
-    """The next number of `name` in `year`; the row stays locked until the caller commits."""
+async def claim_numbers(session: AsyncSession, name: str, year: int, count: int = 1) -> int:
+    """The first of `count` next numbers of `name` in `year`; the row stays locked until the
+    caller commits."""
     await session.execute(
         insert_on_conflict(session, RefSequence)
         .values(name=name, year=year, last=0)
@@ -54,12 +61,12 @@ async def _next_number(session: AsyncSession, name: str, year: int) -> int:
     claimed = await session.execute(
         update(RefSequence)
         .where(RefSequence.name == name, RefSequence.year == year)
-        .values(last=RefSequence.last + 1)
+        .values(last=RefSequence.last + count)
         .returning(RefSequence.last)
         .execution_options(synchronize_session=False)
     )
-    number: int = claimed.scalar_one()
-    return number
+    last: int = claimed.scalar_one()
+    return last - count + 1
 
 
 async def create_case(
@@ -71,9 +78,11 @@ async def create_case(
     now: datetime,
     prefix: str = CASE_PREFIX,
     turn_key: str | None = None,
+    sender_id: str | None = None,
 ) -> str:
     """File a submitted form; returns its reference, e.g. `RS-2026-000123`.
 
+    `sender_id` is the chat it came from, which is told of the case's moves (storage.case_moves).
     A turn run again (same `turn_key`) gets the case it filed the first time.
     """
     if turn_key is not None:
@@ -81,7 +90,7 @@ async def create_case(
         if filed is not None:
             return filed
     year = now.astimezone(WARSAW).year
-    ref = f"{prefix}-{year}-{await _next_number(session, 'case', year):06d}"
+    ref = f"{prefix}-{year}-{await claim_numbers(session, 'case', year):06d}"
     await session.execute(
         insert(Case).values(
             ref=ref,
@@ -93,6 +102,7 @@ async def create_case(
             created_at=now,
             updated_at=now,
             turn_key=turn_key,
+            sender_id=sender_id,
         )
     )
     await audit(
@@ -106,7 +116,7 @@ async def create_case(
     return ref
 
 
-def _case_record(case: Case) -> CaseRecord:
+def _case_record(case: Case, note: str | None) -> CaseRecord:
     return CaseRecord(
         ref=case.ref,
         form_type=case.form_type,
@@ -115,25 +125,48 @@ def _case_record(case: Case) -> CaseRecord:
         data=dict(case.data),
         created_at=case.created_at,
         updated_at=case.updated_at,
+        note=note,
     )
+
+
+def _with_last_note() -> Select[Case, str | None]:
+    """Cases with the note of their latest move: the record the panel moves, the chat reads."""
+    last_note = (
+        select(CaseEvent.note)
+        .where(CaseEvent.case_id == Case.id)
+        .order_by(CaseEvent.id.desc())
+        .limit(1)
+        .correlate(Case)
+        .scalar_subquery()
+    )
+    return select(Case, last_note)
 
 
 async def list_cases(session: AsyncSession, taxpayer_id: int) -> list[CaseRecord]:
     """The taxpayer's own cases, newest first."""
-    cases = await session.scalars(
-        select(Case)
+    rows = await session.execute(
+        _with_last_note()
         .where(Case.taxpayer_id == taxpayer_id)
         .order_by(Case.created_at.desc(), Case.id.desc())
     )
-    return [_case_record(case) for case in cases]
+    return [_case_record(case, note) for case, note in rows]
 
 
 async def get_case(session: AsyncSession, taxpayer_id: int, case_ref: str) -> CaseRecord | None:
     """The case if it is this taxpayer's; another's case is as unknown as a missing one."""
-    case = await session.scalar(
-        select(Case).where(Case.ref == case_ref.strip().upper(), Case.taxpayer_id == taxpayer_id)
-    )
-    return _case_record(case) if case is not None else None
+    row = (
+        await session.execute(
+            _with_last_note().where(
+                Case.ref == normalise_ref(case_ref), Case.taxpayer_id == taxpayer_id
+            )
+        )
+    ).first()
+    return _case_record(row[0], row[1]) if row is not None else None
+
+
+def normalise_ref(case_ref: str) -> str:
+    """A reference as typed (`rs-2026-000123 `) as it is stored."""
+    return case_ref.strip().upper()
 
 
 async def create_handoff_ticket(
@@ -163,7 +196,7 @@ async def create_handoff_ticket(
     if open_ref is not None:
         return open_ref
     year = now.astimezone(WARSAW).year
-    ref = f"{TICKET_PREFIX}-{year}-{await _next_number(session, 'handoff', year):06d}"
+    ref = f"{TICKET_PREFIX}-{year}-{await claim_numbers(session, 'handoff', year):06d}"
     await session.execute(
         insert(HandoffTicket).values(
             ref=ref,

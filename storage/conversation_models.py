@@ -149,6 +149,13 @@ class Case(Base):
     """A form a resident submitted; `ref` is `<prefix>-<year>-<number>`, numbered per year."""
 
     __tablename__ = "cases"
+    # The staff panel's list, newest or oldest first, unfiltered or by kind and status
+    # (storage.case_queue): each a walk along one index.
+    __table_args__ = (
+        Index("ix_cases_created", "created_at", "id"),
+        Index("ix_cases_status_created", "status", "created_at", "id"),
+        Index("ix_cases_form_status_created", "form_type", "status", "created_at", "id"),
+    )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     ref: Mapped[str] = mapped_column(String(32), unique=True)
@@ -163,6 +170,27 @@ class Case(Base):
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
     # The turn that filed it: a turn run again files nothing more.
     turn_key: Mapped[str | None] = mapped_column(String(160), unique=True)
+    # The chat it was filed from, told of its moves while still bound to the taxpayer; NULL for
+    # cases filed before it was kept.
+    sender_id: Mapped[str | None] = mapped_column(String(128))
+
+
+class CaseEvent(Base):
+    """A move of a case by a staff member, with the note the resident is told."""
+
+    __tablename__ = "case_events"
+    __table_args__ = (Index("ix_case_events_case", "case_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
+    from_status: Mapped[str] = mapped_column(String(16))
+    to_status: Mapped[str] = mapped_column(String(16))
+    note: Mapped[str | None] = mapped_column(String(1000))
+    staff_name: Mapped[str] = mapped_column(ForeignKey("staff.name"))
+    at: Mapped[datetime] = mapped_column(UtcDateTime())
+    # The channel the resident was told on (the address stays in the outbox); NULL: nowhere
+    # to tell them.
+    notice_channel: Mapped[str | None] = mapped_column(String(16))
 
 
 class RefSequence(Base):

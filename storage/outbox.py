@@ -81,6 +81,8 @@ class Category(enum.StrEnum):
     CHAT_REPLY = "chat_reply"
     VERIFICATION = "verification"
     HANDOFF_REPLY = "handoff_reply"
+    # A case the resident filed was moved by the office (storage.case_moves).
+    CASE_UPDATE = "case_update"
     RECEIPT = "receipt"
     REMINDER = "reminder"
     ANNOUNCEMENT = "announcement"
@@ -91,6 +93,7 @@ PRIORITY = {
     Category.CHAT_REPLY: 0,
     Category.VERIFICATION: 0,
     Category.HANDOFF_REPLY: 1,
+    Category.CASE_UPDATE: 1,
     Category.RECEIPT: 2,
     Category.REMINDER: 5,
     Category.ANNOUNCEMENT: 9,

@@ -13,6 +13,9 @@ staff panel):
 - `page`: a fresh browser context for one test, in a desktop (1280×800) and a phone (390×844)
   viewport; any console error or uncaught exception on the page fails the test.
 - `screenshot(page, name)`: a PNG under `var/test-artifacts/browser/` (ignored by git).
+- `panel_server`: the same live server (it has the staff panel on, `tests/panel_helpers.py`), and
+  `await panel_login(page, server, name, role)`: the account added if need be, signed in through
+  the login form (and its second factor for an approver or admin), the page left on `/panel/`.
 
 Everything runs in one event loop per package (`loop_scope="package"`): the tests, the server and
 Playwright's connection to the browser.
@@ -35,11 +38,12 @@ from playwright.async_api import Browser, ConsoleMessage, Page, async_playwright
 from bot.typedefs import ENGINE
 from bot.web import init_app
 from kernel.clock import FrozenClock
-from kernel.settings import Settings
 from kernel.webkeys import SESSIONS
 from storage.bindings import create_link_token
 from storage.demo import DEMO_SAMPLE_REF, load_demo
+from storage.staff import Role
 from tests.conftest import _require_engine, reset_store
+from tests.panel_helpers import PASSWORD, Authenticators, ensure_staff, panel_settings
 
 CHROMIUM = Path(os.environ.get("GMINA_TEST_CHROMIUM", "/usr/bin/chromium"))
 # No sandbox (containers run as root), no GPU, and nothing that calls Google while tests run.
@@ -82,6 +86,8 @@ class LiveServer:
     app: web.Application
     clock: FrozenClock
     sample_ref: str = DEMO_SAMPLE_REF
+    # The staff's authenticator apps, for the panel's second factor.
+    authenticators: Authenticators = field(default_factory=Authenticators)
 
     async def link_token(self, ref: str | None = None) -> str:
         """A fresh `/start` token for a demo taxpayer, as the city portal would issue it."""
@@ -133,7 +139,7 @@ async def live_server(
 ) -> AsyncIterator[LiveServer]:
     engine_name = str(request.param)
     url = _require_engine(engine_name, database_urls)
-    settings = Settings.model_validate({"database": {"url": url}})
+    settings = panel_settings(url)
     clock = FrozenClock(NOW)
     app = init_app(settings, clock=clock)
     async with serving(app) as base_url:
@@ -147,6 +153,47 @@ async def live_server(
                 ledger=settings.ledger,
             )
         yield LiveServer(base_url, engine_name, app, clock)
+
+
+@pytest_asyncio.fixture(scope="package", loop_scope="package")
+async def panel_server(live_server: LiveServer) -> LiveServer:
+    """The live server, whose staff panel is on; parametrize `live_server` for the engines."""
+    return live_server
+
+
+async def panel_login(
+    page: Page,
+    server: LiveServer,
+    name: str,
+    role: Role,
+    *,
+    on_enrol: Callable[[Page], Awaitable[object]] | None = None,
+) -> None:
+    """Sign `name` in to the panel in `page` through the login form, as a person would; an
+    approver or admin types the code of their authenticator app, enrolling it the first time
+    (`on_enrol(page)` is awaited on the enrolment page and on the recovery codes, to look)."""
+    await ensure_staff(server.app[SESSIONS], name, role, server.clock.now())
+    await page.goto(f"{server.url}/panel/login", wait_until="load")
+    await page.locator("#username").fill(name)
+    await page.locator("#password").fill(PASSWORD)
+    async with page.expect_navigation():
+        await page.locator("form[action='/panel/login'] button[type=submit]").click()
+    if "/panel/login/second-factor" in page.url:
+        secret = page.locator("#totp-secret")
+        enrolling = await secret.count() > 0
+        if enrolling:
+            server.authenticators.secrets[name] = (await secret.inner_text()).replace(" ", "")
+            if on_enrol is not None:
+                await on_enrol(page)
+        await page.locator("#code").fill(server.authenticators.code(name, server.clock))
+        async with page.expect_navigation():
+            await page.locator("form[action^='/panel/login/second-factor'] .primary").click()
+        if enrolling:
+            if on_enrol is not None:
+                await on_enrol(page)
+            async with page.expect_navigation():
+                await page.locator("#main a.button").click()
+    await page.wait_for_url(f"{server.url}/panel/")
 
 
 @pytest.fixture(params=[DESKTOP, PHONE], ids=lambda viewport: viewport.name)

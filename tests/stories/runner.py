@@ -10,6 +10,7 @@ A story file (`tests/stories/<area>.yml`) holds a list of stories:
           expect:
             amounts: ["{kind_total:waste_fee}"]   # money as the resident sees it
             levies: [waste_fee]                   # levy names in the conversation's language
+            statuses: [in_review]                 # case statuses in the conversation's language
             dates: ["2027-01-11"]                 # dates as the resident sees them
             text: {pl: [...], en: [...], uk: [...]}   # fragments; or one list for all
             case_ref: true                        # a reference RS-YYYY-NNNNNN in the replies
@@ -27,6 +28,8 @@ A story file (`tests/stories/<area>.yml`) holds a list of stories:
 Placeholders come from the ledger of the story's taxpayer (storage.balances), never written out:
 `{total}`, `{overdue}`, `{interest}`, `{kind_total:KIND}`; and for verifying `{token}` (`{token2}`:
 a second link), `{pesel}`, `{code}`.
+A turn `staff_moves: {to: in_review, note: {pl: "…", …}}` (no `say`) is a clerk moving the newest
+case in the store (storage.case_moves); `{case}` is then its reference.
 A `say` may also be a button's payload (`/start_form{"form_type":"installments"}`); a turn with
 `new_chat: true` is sent from a new sender (another browser), the story's taxpayer the same; a list
 in `turns` (a YAML alias of a few turns) counts as its turns.
@@ -110,9 +113,11 @@ class Ledger:
     token2: str | None = None
     code: str | None = None
     data: dict[str, Any] = field(default_factory=dict)
+    # The case a clerk moved last (`staff_moves`).
+    case: str | None = None
 
     def value(self, name: str, argument: str | None) -> str:
-        if name in ("token", "token2", "pesel", "code", "ref"):
+        if name in ("token", "token2", "pesel", "code", "ref", "case"):
             found = getattr(self, name)
             assert found, f"the story's taxpayer has no {name}"
             return str(found)
@@ -199,6 +204,9 @@ def check(
         for kind in spec.get("levies", []):
             name = render(f"label_kind_{kind}", language)
             need(f"levy {name}", name.lower() in text.lower(), wanted)
+        for status in spec.get("statuses", []):
+            name = render(f"label_status_{status}", language)
+            need(f"status {name}", name.lower() in text.lower(), wanted)
         for day in spec.get("dates", []):
             shown = format_date(ledger.substitute(str(day)), language)
             need(f"date {shown}", shown in text, wanted)

@@ -20,10 +20,14 @@ from kernel.i18n import LANGUAGES
 from kernel.settings import Settings
 from storage.balances import balance_to_json, load_rate_tables, taxpayer_balance
 from storage.bindings import create_link_token, issue_activation_code
+from storage.case_moves import move_case
+from storage.casework import CaseStatus
 from storage.conversation_models import Case, HandoffTicket
 from storage.demo import load_demo
 from storage.ledger import LedgerPolicy
 from storage.models import Taxpayer
+from storage.staff import Role, add_staff
+from storage.staff_models import StaffMember
 from tests.conftest import Store
 from tests.conversation_helpers import ClientMaker, new_sender
 from tests.stories.runner import (
@@ -40,6 +44,7 @@ from tests.stories.runner import (
 )
 
 STORIES = load_stories()
+CLERK = "urzedniczka"
 
 
 def _profile_fits(profile: str, data: dict[str, object]) -> bool:
@@ -95,6 +100,22 @@ async def _count_in_store(store: Store, turn: Mapping[str, Any]) -> list[str]:
     return failures
 
 
+async def _staff_moves(store: Store, move: Mapping[str, Any], language: str) -> str:
+    """A clerk moves the newest case to `move["to"]` with its note; returns its reference."""
+    async with store.sessions() as session:
+        if await session.scalar(sa.select(StaffMember.id).where(StaffMember.name == CLERK)) is None:
+            await add_staff(session, CLERK, Role.CLERK, "a long password 1", actor="test", now=NOW)
+        ref, status = (
+            await session.execute(
+                sa.select(Case.ref, Case.status).order_by(Case.id.desc()).limit(1)
+            )
+        ).one()
+        note = per_language(move.get("note"), language)
+        await move_case(session, ref, CaseStatus(status), CaseStatus(move["to"]), note, CLERK, NOW)
+        await session.commit()
+    return str(ref)
+
+
 @pytest.mark.parametrize("language", LANGUAGES)
 @pytest.mark.parametrize("story", STORIES, ids=[story.id for story in STORIES])
 async def test_story(
@@ -107,6 +128,9 @@ async def test_story(
     if story.verified:
         assert await send(client, sender, ledger.substitute("/start {token}"))
     for number, turn in enumerate(story.turns, start=1):
+        if "staff_moves" in turn:
+            ledger.case = await _staff_moves(store, turn["staff_moves"], language)
+            continue
         said = per_language(turn["say"], language)
         if said is None:
             continue
