@@ -205,6 +205,12 @@ class ReminderDay:
             totals[status] += count
         return totals
 
+    def by_channel(self) -> Counter[str]:
+        totals: Counter[str] = Counter()
+        for (channel, _), count in self.counts.items():
+            totals[channel] += count
+        return totals
+
 
 async def reminder_days(session: AsyncSession, first: date, last: date) -> list[ReminderDay]:
     """Every day from `last` back to `first` that was planned or has reminders, newest first."""

@@ -45,6 +45,8 @@ class OutboxMessage(Base):
         Index("ix_outbox_channel_status", "channel", "status"),
         # The panel's counts over a period: read from the index alone on PostgreSQL.
         Index("ix_outbox_created_counts", "created_at", "channel", "category", "status"),
+        # The panel's reminder runs: each reminder's status found from the index alone.
+        Index("ix_outbox_key_status", "key", "status"),
         # The panel's failure list, newest first.
         Index(
             "ix_outbox_failed",

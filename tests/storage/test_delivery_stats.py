@@ -150,3 +150,4 @@ async def test_reminder_days_count_each_run_by_channel_and_delivery(store: Store
         ("sms", "purged"): 1,
     }
     assert days[1].by_status() == {"sent": 1, "permanent-failure": 1, "purged": 1}
+    assert days[1].by_channel() == {"sms": 2, "telegram": 1}

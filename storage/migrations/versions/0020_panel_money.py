@@ -22,12 +22,14 @@ OPEN = sa.text('assigned_at IS NULL')
 def upgrade() -> None:
     op.create_index('ix_outbox_created_counts', 'outbox', ['created_at', 'channel', 'category', 'status'], unique=False)
     op.create_index('ix_outbox_failed', 'outbox', ['id'], unique=False, sqlite_where=FAILED, postgresql_where=FAILED)
-    op.create_index('ix_reminder_coverage_day', 'reminder_coverage', ['on_date', 'channel'], unique=False)
+    op.create_index('ix_outbox_key_status', 'outbox', ['key', 'status'], unique=False)
+    op.create_index('ix_reminder_coverage_day', 'reminder_coverage', ['on_date', 'channel', 'outbox_key'], unique=False)
     op.create_index('ix_unmatched_credits_open', 'unmatched_credits', ['paid_on', 'id'], unique=False, sqlite_where=OPEN, postgresql_where=OPEN)
 
 
 def downgrade() -> None:
     op.drop_index('ix_unmatched_credits_open', table_name='unmatched_credits', sqlite_where=OPEN, postgresql_where=OPEN)
     op.drop_index('ix_reminder_coverage_day', table_name='reminder_coverage')
+    op.drop_index('ix_outbox_key_status', table_name='outbox')
     op.drop_index('ix_outbox_failed', table_name='outbox', sqlite_where=FAILED, postgresql_where=FAILED)
     op.drop_index('ix_outbox_created_counts', table_name='outbox')
