@@ -25,6 +25,7 @@ from kernel.redact import mask_recipient
 from storage.outbox import Status
 from storage.outbox_models import OutboxMessage
 from storage.reminder_models import ReminderCoverage, ReminderRun
+from storage.sql import not_for_index
 
 __all__ = [
     "FAILURE_STATUSES",
@@ -45,6 +46,7 @@ FAILURE_STATUSES: Final = (
     Status.PERMANENT_FAILURE,
     Status.TECHNICAL_FAILURE,
 )
+_outbox = OutboxMessage.metadata.tables[OutboxMessage.__tablename__]
 # A coverage row whose outbox row is gone (retention purged it) counts under this status.
 PURGED: Final = "purged"
 
@@ -83,8 +85,8 @@ class DeliveryFilter:
         return [column == value for column, value in chosen if value is not None]
 
 
-def _in_period(period: Period) -> list[sa.ColumnElement[bool]]:
-    return [OutboxMessage.created_at >= period.since, OutboxMessage.created_at < period.until]
+def _in_period(period: Period, created_at: Any = OutboxMessage.created_at) -> list[Any]:
+    return [created_at >= period.since, created_at < period.until]
 
 
 @dataclass(frozen=True)
@@ -145,6 +147,8 @@ async def delivery_failures(
     row = OutboxMessage
     if narrowing.status is not None and narrowing.status not in FAILURE_STATUSES:
         return FailurePage([], None)
+    # The failures' partial index gives the order; the period only filters what it finds.
+    created_at = not_for_index(await session.connection(), _outbox.c.created_at)
     query = (
         sa.select(
             row.id,
@@ -158,7 +162,7 @@ async def delivery_failures(
             row.updated_at,
         )  # fmt: skip
         .where(
-            *_in_period(period),
+            *_in_period(period, created_at),
             *narrowing.conditions(),
             # Written out, not bound, so that the planner can use the failures' partial index.
             row.status.in_([sa.literal_column(f"'{status}'") for status in FAILURE_STATUSES]),
