@@ -13,7 +13,9 @@ writes a view to the audit.
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -61,6 +63,8 @@ class Query:
     first: date
     last: date
     narrowing: DeliveryFilter
+    # The failures' next page: messages older than this id.
+    before_id: int | None = None
 
     @property
     def period(self) -> Period:
@@ -78,21 +82,26 @@ class Query:
         return urlencode({key: value for key, value in values.items() if value})
 
 
+class BadQuery(ValueError):
+    """A filter of the query string that cannot be read: its message (an msgid) and values."""
+
+    def __init__(self, message: str, **values: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.values = values
+
+
 def _choice(request: web.Request, name: str, allowed: tuple[str, ...]) -> str | None:
     value = request.query.get(name, "")
     if not value:
         return None
     if value not in allowed:
-        raise _bad(request, N_("Unknown %(name)s: %(value)s."), name=name, value=value)
+        raise BadQuery(N_("Unknown %(name)s: %(value)s."), name=name, value=value)
     return value
 
 
-def _bad(request: web.Request, message: str, **values: str) -> web.HTTPBadRequest:
-    return web.HTTPBadRequest(text=translator(request).gettext(message) % values)
-
-
 def read_query(request: web.Request) -> Query:
-    """The page's filters; a bad one answers 400 naming it (nothing is read)."""
+    """The page's filters; raises `BadQuery` naming the bad one."""
     today = today_in_warsaw(request.app[CLOCK])
     try:
         last = date.fromisoformat(request.query.get("to") or today.isoformat())
@@ -100,17 +109,41 @@ def read_query(request: web.Request) -> Query:
             request.query.get("from") or (last - timedelta(days=DEFAULT_DAYS - 1)).isoformat()
         )
     except ValueError:
-        raise _bad(request, N_("Dates are written YYYY-MM-DD.")) from None
+        raise BadQuery(N_("Dates are written YYYY-MM-DD.")) from None
     if last < first:
-        raise _bad(request, N_("The period ends before it begins."))
+        raise BadQuery(N_("The period ends before it begins."))
     if (last - first).days >= MAX_DAYS:
-        raise _bad(request, N_("A period is at most %(days)s days."), days=str(MAX_DAYS))
+        raise BadQuery(N_("A period is at most %(days)s days."), days=str(MAX_DAYS))
+    before = request.query.get("before", "")
+    if before and not before.isdigit():
+        raise BadQuery(N_("Unknown %(name)s: %(value)s."), name="before", value=before)
     narrowing = DeliveryFilter(
         channel=_choice(request, "channel", CHANNELS),
         category=_choice(request, "category", tuple(Category)),
         status=_choice(request, "status", tuple(Status)),
     )
-    return Query(first, last, narrowing)
+    return Query(first, last, narrowing, int(before) if before else None)
+
+
+QueryPage = Callable[[web.Request, Query], Awaitable[web.StreamResponse]]
+
+
+def reads_query(page: QueryPage) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    """The page gets its filters read; a bad one answers 400 with a page naming it, and
+    nothing is read from the store."""
+
+    @functools.wraps(page)
+    async def handler(request: web.Request) -> web.StreamResponse:
+        try:
+            query = read_query(request)
+        except BadQuery as bad:
+            message = translator(request).gettext(bad.message) % bad.values
+            return await render(
+                request, "panel/delivery_bad_query.html", {"message": message}, status=400
+            )
+        return await page(request, query)
+
+    return handler
 
 
 def _filters_context(query: Query, *, with_dates: bool = True) -> dict[str, Any]:
@@ -124,8 +157,8 @@ def _filters_context(query: Query, *, with_dates: bool = True) -> dict[str, Any]
 
 
 @requires(Role.CLERK)
-async def counts_page(request: web.Request) -> web.StreamResponse:
-    query = read_query(request)
+@reads_query
+async def counts_page(request: web.Request, query: Query) -> web.StreamResponse:
     async with request.app[SESSIONS]() as session:
         counts = await delivery_counts(session, query.period, query.narrowing)
     statuses = [status for status in Status if any(c.status == status for c in counts)]
@@ -147,15 +180,12 @@ async def counts_page(request: web.Request) -> web.StreamResponse:
 
 
 @requires(Role.CLERK)
-async def failures_page(request: web.Request) -> web.StreamResponse:
-    query = read_query(request)
-    before = request.query.get("before", "")
-    if before and not before.isdigit():
-        raise _bad(request, N_("Unknown %(name)s: %(value)s."), name="before", value=before)
+@reads_query
+async def failures_page(request: web.Request, query: Query) -> web.StreamResponse:
     async with request.app[SESSIONS]() as session:
         page = await delivery_failures(
             session, query.period, query.narrowing,
-            before_id=int(before) if before else None, limit=FAILURES_PER_PAGE,
+            before_id=query.before_id, limit=FAILURES_PER_PAGE,
         )  # fmt: skip
     return await render(
         request,
@@ -172,8 +202,8 @@ async def failures_page(request: web.Request) -> web.StreamResponse:
 
 
 @requires(Role.CLERK)
-async def reminders_page(request: web.Request) -> web.StreamResponse:
-    query = read_query(request)
+@reads_query
+async def reminders_page(request: web.Request, query: Query) -> web.StreamResponse:
     async with request.app[SESSIONS]() as session:
         days = await reminder_days(session, query.first, query.last)
     statuses = sorted({status for day in days for _, status in day.counts})

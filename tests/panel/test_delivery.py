@@ -79,6 +79,9 @@ async def test_counts_over_the_default_week_and_filtered(panel: Panel) -> None:
     for bad in ("?from=10.05.2027", "?channel=pigeon", "?from=2027-05-10&to=2027-05-01",
                 "?from=2026-01-01&to=2027-05-10"):  # fmt: skip
         assert (await clerk.get("/panel/delivery" + bad)).status == 400, bad
+    refused = await clerk.get("/panel/delivery/failures?channel=pigeon", headers=ENGLISH)
+    assert "Unknown channel: pigeon." in await refused.text()
+    assert (await clerk.get("/panel/delivery/failures?before=x")).status == 400
     # Counts show nobody's data: no view is audited.
     assert await panel.audit_rows(action_prefix="panel.view.") == []
 
