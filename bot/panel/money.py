@@ -104,6 +104,10 @@ async def _form(
     request: web.Request, credit: UnmatchedRow, *, taxpayer_ref: str = "", error: str = "",
     status: int = 200,
 ) -> web.StreamResponse:  # fmt: skip
+    """The credit and the reference field; the payer's data shown is audited as the list's is."""
+    async with request.app[SESSIONS]() as session:
+        await audit_view(request, session, None, "unmatched", {"credits": [credit.id]})
+        await session.commit()
     return await render(
         request,
         "panel/money_assign.html",
