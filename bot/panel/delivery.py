@@ -27,6 +27,7 @@ from bot.panel.auth import requires
 from bot.panel.render import N_, render, translator
 from bot.panel.state import NavItem
 from kernel.clock import today_in_warsaw
+from kernel.errors import InputError
 from kernel.webkeys import CLOCK, SESSIONS
 from storage.delivery_stats import (
     FAILURE_STATUSES,
@@ -82,7 +83,7 @@ class Query:
         return urlencode({key: value for key, value in values.items() if value})
 
 
-class BadQuery(ValueError):
+class BadQuery(InputError):
     """A filter of the query string that cannot be read: its message (an msgid) and values."""
 
     def __init__(self, message: str, **values: str) -> None:
