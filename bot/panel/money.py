@@ -122,8 +122,9 @@ async def assign_form(request: web.Request) -> web.StreamResponse:
 
 
 def initials(display_name: str) -> str:
-    """`Jan Kowalski` → `J. K.`: enough to check a reference against, not a name to read out."""
-    return " ".join(f"{word[0]}." for word in display_name.split()[:3] if word[:1].isalnum())
+    """`Jan Kowalski` → `J. K.` (a no-break space inside): enough to check a reference against,
+    not a name to read out."""
+    return "\u00a0".join(f"{word[0]}." for word in display_name.split()[:3] if word[:1].isalnum())
 
 
 @requires(Role.APPROVER)

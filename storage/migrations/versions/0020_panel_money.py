@@ -1,7 +1,7 @@
 """panel money and delivery: outbox counts by period and its failures, reminder coverage by day, open unmatched credits
 
 Revision ID: 0020
-Revises: 0014
+Revises: 0015
 Create Date: 2026-11-29 10:00:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = '0020'
-down_revision: str | None = '0014'
+down_revision: str | None = '0015'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
