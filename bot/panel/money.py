@@ -32,7 +32,7 @@ from storage.bookings import (
     list_unmatched,
     unmatched_credit,
 )
-from storage.ledger import LedgerPolicy
+from storage.ledger import LedgerError, LedgerPolicy
 from storage.staff import Role
 from storage.taxpayers import UnknownTaxpayer, taxpayer_id_by_ref, taxpayer_summary
 
@@ -131,19 +131,16 @@ def initials(display_name: str) -> str:
 async def assign_preview(request: web.Request) -> web.StreamResponse:
     credit = await _credit_or_404(request)
     taxpayer_ref = str((await request.post()).get("taxpayer_ref", "")).strip()
-    _ = translator(request).gettext
     if credit.assigned_at is not None:
         return await _refused(request, credit)
     if not taxpayer_ref:
-        return await _form(request, credit, error=_("Enter the taxpayer's reference."), status=422)
+        error = translator(request).gettext("Enter the taxpayer's reference.")
+        return await _form(request, credit, error=error, status=422)
     async with request.app[SESSIONS]() as session:
         try:
             taxpayer_id = await taxpayer_id_by_ref(session, taxpayer_ref)
         except UnknownTaxpayer:
-            message = _("No taxpayer has the reference %(ref)s.") % {"ref": taxpayer_ref}
-            return await _form(
-                request, credit, taxpayer_ref=taxpayer_ref, error=message, status=422
-            )
+            return await _unknown_taxpayer(request, credit, taxpayer_ref)
         summary = await taxpayer_summary(session, taxpayer_id)
         await audit_view(request, session, taxpayer_id, "assign_preview", {"credit": credit.id})
         await session.commit()
@@ -158,6 +155,16 @@ async def assign_preview(request: web.Request) -> web.StreamResponse:
     )
 
 
+async def _unknown_taxpayer(
+    request: web.Request, credit: UnmatchedRow, taxpayer_ref: str
+) -> web.StreamResponse:
+    message = translator(request).gettext("No taxpayer has the reference %(ref)s.")
+    return await _form(
+        request, credit, taxpayer_ref=taxpayer_ref, error=message % {"ref": taxpayer_ref},
+        status=422,
+    )  # fmt: skip
+
+
 async def _refused(request: web.Request, credit: UnmatchedRow) -> web.StreamResponse:
     return await render(request, "panel/money_assigned_before.html", {"credit": credit}, status=409)
 
@@ -168,7 +175,6 @@ async def assign(request: web.Request) -> web.StreamResponse:
     taxpayer_ref = str((await request.post()).get("taxpayer_ref", "")).strip()
     staff = current_staff(request)
     settings = request.app[SETTINGS]
-    _ = translator(request).gettext
     done = web.HTTPSeeOther(f"{LIST_PATH}?booked={credit.id}")
     async with request.app[SESSIONS]() as session:
         try:
@@ -180,10 +186,16 @@ async def assign(request: web.Request) -> web.StreamResponse:
             await session.commit()
         except UnknownTaxpayer:
             await session.rollback()
-            message = _("No taxpayer has the reference %(ref)s.") % {"ref": taxpayer_ref}
+            return await _unknown_taxpayer(request, credit, taxpayer_ref)
+        except LedgerError as exc:
+            # The ledger could not allocate it (a rate missing for a date): nothing is booked.
+            await session.rollback()
+            log.warning("panel: credit %s not assigned: %s", credit.id, exc)
+            error = translator(request).gettext("The ledger could not book this payment: %(why)s")
             return await _form(
-                request, credit, taxpayer_ref=taxpayer_ref, error=message, status=422
-            )
+                request, credit, taxpayer_ref=taxpayer_ref, error=error % {"why": exc},
+                status=422,
+            )  # fmt: skip
         except (AlreadyAssigned, UnknownCredit):
             await session.rollback()
             now_as = await unmatched_credit(session, credit.id)

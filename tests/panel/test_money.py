@@ -139,7 +139,7 @@ async def test_an_assigned_credit_is_refused_clearly_and_nothing_changes(panel: 
 
 
 async def test_refusals_book_nothing(panel: Panel) -> None:
-    await _city(panel.store)
+    ids = await _city(panel.store)
     credit = await _credit_id(panel.store, "BNK-1")
     clerk = await panel.login("olek", Role.CLERK)
     assert (await clerk.get(f"/panel/money/unmatched/{credit}")).status == 403
@@ -157,5 +157,17 @@ async def test_refusals_book_nothing(panel: Panel) -> None:
     assert no_token.status == 403
     missing = await anna.post("/panel/money/unmatched/999999/assign", {"taxpayer_ref": "T1"})
     assert missing.status == 404
+    # The ledger refuses to allocate for T2 (an obligation of a kind it does not know).
+    async with panel.store.sessions() as session:
+        session.add(
+            Obligation(
+                ref="T2-O1", taxpayer_id=ids["T2"], kind="unknown_fee", year=2027,
+                due_date=date(2027, 3, 15), amount=Decimal("10.00"), row_hash="h",
+            )
+        )  # fmt: skip
+        await session.commit()
+    refused = await anna.post(f"/panel/money/unmatched/{credit}/assign", {"taxpayer_ref": "T2"})
+    assert refused.status == 422
+    assert "unknown_fee" in await refused.text()
     assert await _payments(panel.store) == []
     assert await panel.audit_rows(action="payment.assign") == []
