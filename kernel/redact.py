@@ -36,3 +36,16 @@ def mask_pesel_everywhere(value: Any) -> Any:
     if isinstance(value, list):
         return [mask_pesel_everywhere(item) for item in value]
     return value
+
+
+def mask_recipient(recipient: str) -> str:
+    """A recipient (phone, e-mail, chat id) as staff may see it in lists: enough to tell two
+    apart, never enough to write to them. `jan.kowalski@example.pl` → `j***@***.pl`,
+    `+48600100200` → `***200`."""
+    local, at, domain = recipient.partition("@")
+    if at:
+        top_level = domain.rpartition(".")[2] if "." in domain else ""
+        return f"{local[:1]}{MASK}@{MASK}" + (f".{top_level}" if top_level else "")
+    # Short identifiers show less: at most a third of them, and never more than three characters.
+    shown = min(3, len(recipient) // 3)
+    return MASK + (recipient[-shown:] if shown else "")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import Date, ForeignKey, String, UniqueConstraint, func
+from sqlalchemy import Date, ForeignKey, Index, String, UniqueConstraint, func, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from storage.models import Base, Id, Money, UtcDateTime
@@ -20,7 +20,17 @@ class UnmatchedCredit(Base):
     """A credit on the city's statement that no taxpayer's individual account received."""
 
     __tablename__ = "unmatched_credits"
-    __table_args__ = (UniqueConstraint("source", "external_ref"),)
+    __table_args__ = (
+        UniqueConstraint("source", "external_ref"),
+        # Those waiting for staff, oldest payment first (the panel pages through them).
+        Index(
+            "ix_unmatched_credits_open",
+            "paid_on",
+            "id",
+            sqlite_where=text("assigned_at IS NULL"),
+            postgresql_where=text("assigned_at IS NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     source: Mapped[str] = mapped_column(String(32))

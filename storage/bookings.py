@@ -64,10 +64,12 @@ __all__ = [
     "book_credits",
     "book_payment",
     "book_payments",
+    "count_unmatched",
     "keep_unmatched",
     "list_unmatched",
     "payment_ref",
     "taxpayer_ids_by_account",
+    "unmatched_credit",
 ]
 
 _taxpayers = Base.metadata.tables[Taxpayer.__tablename__]
@@ -343,37 +345,69 @@ async def keep_unmatched(
     return len(rows)
 
 
-async def list_unmatched(
-    session: AsyncSession, *, include_assigned: bool = False
-) -> list[UnmatchedRow]:
-    """The unmatched credits, oldest payment first; assigned ones only when asked."""
-    query = (
+def _unmatched_query() -> sa.Select[UnmatchedCredit, str]:
+    # The taxpayer's ref is NULL (None) while the credit is not assigned.
+    return (
         sa.select(UnmatchedCredit, Taxpayer.ref)
         .outerjoin(Payment, Payment.id == UnmatchedCredit.payment_id)
         .outerjoin(Taxpayer, Taxpayer.id == Payment.taxpayer_id)
-        .order_by(UnmatchedCredit.paid_on, UnmatchedCredit.id)
     )
+
+
+def _unmatched_row(c: UnmatchedCredit, taxpayer_ref: str | None) -> UnmatchedRow:
+    return UnmatchedRow(
+        id=c.id,
+        source=c.source,
+        external_ref=c.external_ref,
+        account=c.account,
+        paid_on=c.paid_on,
+        amount=c.amount,
+        counterparty=c.counterparty,
+        counterparty_account=c.counterparty_account,
+        title=c.title,
+        origin=c.origin,
+        created_at=c.created_at,
+        taxpayer_ref=taxpayer_ref,
+        assigned_at=c.assigned_at,
+        assigned_by=c.assigned_by,
+    )  # fmt: skip
+
+
+async def list_unmatched(
+    session: AsyncSession,
+    *,
+    include_assigned: bool = False,
+    after: tuple[date, int] | None = None,
+    limit: int | None = None,
+) -> list[UnmatchedRow]:
+    """The unmatched credits, oldest payment first; assigned ones only when asked. A page of
+    them: `limit` rows after the (paid_on, id) of the last row of the page before."""
+    query = _unmatched_query().order_by(UnmatchedCredit.paid_on, UnmatchedCredit.id)
     if not include_assigned:
         query = query.where(UnmatchedCredit.assigned_at.is_(None))
-    return [
-        UnmatchedRow(
-            id=c.id,
-            source=c.source,
-            external_ref=c.external_ref,
-            account=c.account,
-            paid_on=c.paid_on,
-            amount=c.amount,
-            counterparty=c.counterparty,
-            counterparty_account=c.counterparty_account,
-            title=c.title,
-            origin=c.origin,
-            created_at=c.created_at,
-            taxpayer_ref=taxpayer_ref,
-            assigned_at=c.assigned_at,
-            assigned_by=c.assigned_by,
-        )  # fmt: skip
-        for c, taxpayer_ref in (await session.execute(query)).all()
-    ]
+    if after is not None:
+        query = query.where(sa.tuple_(UnmatchedCredit.paid_on, UnmatchedCredit.id) > after)
+    if limit is not None:
+        query = query.limit(limit)
+    return [_unmatched_row(credit, ref) for credit, ref in (await session.execute(query)).all()]
+
+
+async def unmatched_credit(session: AsyncSession, credit_id: int) -> UnmatchedRow | None:
+    """One unmatched credit by its id, assigned or not."""
+    found = (
+        await session.execute(_unmatched_query().where(UnmatchedCredit.id == credit_id))
+    ).one_or_none()
+    return None if found is None else _unmatched_row(found[0], found[1])
+
+
+async def count_unmatched(session: AsyncSession) -> int:
+    """How many credits wait for staff."""
+    counted = await session.scalar(
+        sa.select(sa.func.count())
+        .select_from(UnmatchedCredit)
+        .where(UnmatchedCredit.assigned_at.is_(None))
+    )
+    return int(counted or 0)
 
 
 async def assign_unmatched(

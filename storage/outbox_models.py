@@ -16,6 +16,8 @@ from storage.models import Base, Id, UtcDateTime
 # Statuses from which a message may still go out; `sending` holds a claim until its lease ends.
 PENDING_STATUSES = ("created", "temporary-failure", "sending")
 _PENDING = "status IN ('created', 'temporary-failure', 'sending')"
+# Failed for now or for good: the staff panel's failure list (storage.delivery_stats).
+_FAILED = "status IN ('temporary-failure', 'permanent-failure', 'technical-failure')"
 
 
 class OutboxMessage(Base):
@@ -49,6 +51,17 @@ class OutboxMessage(Base):
             "sent_at",
             sqlite_where=text("category = 'reminder'"),
             postgresql_where=text("category = 'reminder'"),
+        ),
+        # The panel's counts over a period: read from the index alone on PostgreSQL.
+        Index("ix_outbox_created_counts", "created_at", "channel", "category", "status"),
+        # The panel's reminder runs: each reminder's status found from the index alone.
+        Index("ix_outbox_key_status", "key", "status"),
+        # The panel's failure list, newest first.
+        Index(
+            "ix_outbox_failed",
+            "id",
+            sqlite_where=text(_FAILED),
+            postgresql_where=text(_FAILED),
         ),
         # A broadcast's messages by channel and status (its counts, its withdrawal).
         Index(

@@ -40,7 +40,12 @@ class ReminderCoverage(Base):
     """What one queued reminder covered: the pay action answers a reply with exactly these."""
 
     __tablename__ = "reminder_coverage"
-    __table_args__ = (Index("ix_reminder_coverage_taxpayer_at", "taxpayer_id", "queued_at"),)
+    __table_args__ = (
+        Index("ix_reminder_coverage_taxpayer_at", "taxpayer_id", "queued_at"),
+        # The panel's reminder runs per day, by channel, joined to the outbox by key from the
+        # index alone.
+        Index("ix_reminder_coverage_day", "on_date", "channel", "outbox_key"),
+    )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     # The outbox key of the reminder: one coverage row per queued reminder.

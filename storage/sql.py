@@ -34,6 +34,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.sql.elements import UnaryExpression
+from sqlalchemy.sql.operators import custom_op
 from sqlalchemy.types import TypeEngine
 
 from storage.models import UtcDateTime
@@ -55,6 +57,15 @@ def among(connection: AsyncConnection, column: Column[Any], values: Sequence[Any
     if is_postgresql(connection):
         return column == any_(bindparam(None, list(values), type_=postgresql.ARRAY(column.type)))
     return column.in_(values)
+
+
+def not_for_index(connection: AsyncConnection, column: Column[Any]) -> ColumnElement[Any]:
+    """The column, kept from choosing the index on SQLite (`+column`): SQLite is never ANALYZEd
+    here, and without statistics it takes an index on a range of this column over a better one
+    (a small partial index that gives the order wanted). PostgreSQL's planner has statistics."""
+    if is_postgresql(connection):
+        return column
+    return UnaryExpression(column, operator=custom_op("+"), type_=column.type)
 
 
 async def lock_rows(connection: AsyncConnection, table: Table, ids: Sequence[int]) -> None:

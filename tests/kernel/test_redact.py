@@ -1,4 +1,4 @@
-from kernel.redact import mask_pesel_everywhere, mask_secrets
+from kernel.redact import mask_pesel_everywhere, mask_recipient, mask_secrets
 
 
 def test_pesels_and_codes_are_masked_and_ordinary_words_and_references_kept() -> None:
@@ -15,3 +15,10 @@ def test_a_saved_state_loses_every_pesel_whatever_holds_it() -> None:
         "events": [{"text": "to ***"}],
         "n": 3,
     }
+
+
+def test_a_recipient_is_masked_to_tell_two_apart_but_never_to_write_to() -> None:
+    assert mask_recipient("jan.kowalski@example.pl") == "j***@***.pl"
+    assert mask_recipient("+48600100200") == "***200"
+    assert mask_recipient("4243") == "***3"
+    assert mask_recipient("42") == "***"
