@@ -35,6 +35,7 @@ LOGIN_PATH = "/panel/login"
 LOGOUT_PATH = "/panel/logout"
 SECOND_FACTOR_PATH = "/panel/login/second-factor"
 HOME_PATH = "/panel/"
+MAX_NEXT_LENGTH = 2000
 # Reachable without a session: the login form, the language switch, the style sheet and script.
 PUBLIC_PATHS = frozenset({LOGIN_PATH, "/panel/language"})
 PUBLIC_PREFIXES = ("/panel/assets/",)
@@ -88,7 +89,13 @@ def needs_second_factor(request: web.Request) -> bool:
 
 def safe_next(path: str | None) -> str:
     """Where to go after login: a panel path of ours, never another site (`//evil`)."""
-    if path and path.startswith(PREFIX) and not path.startswith(("//", "/\\")) and "\\" not in path:
+    if (
+        path
+        and path.startswith(PREFIX)
+        and "\\" not in path
+        and path.isprintable()
+        and len(path) <= MAX_NEXT_LENGTH
+    ):
         return path
     return HOME_PATH
 
