@@ -1,8 +1,9 @@
 """Who is asking: the session middleware, `requires(role)` and `current_staff`.
 
 For every request under `/panel/` the middleware reads the session cookie (`sessions`), ends a
-session that is expired, whose account is gone or disabled, or whose password changed since the
-login, and re-reads the account, so a page always acts for the staff member as they are now. A
+session that is expired, logged out, whose account is gone or disabled, or whose credentials
+changed since the login (a new password, a reset second factor), and re-reads the account, so a
+page always acts for the staff member as they are now. A
 request that is not signed in goes to the login page (303), except for the few public paths (the
 login form, the language switch, the style sheet). After the handler the cookie is written again
 (the idle clock restarts) with the panel's security headers.
@@ -36,7 +37,7 @@ LOGOUT_PATH = "/panel/logout"
 SECOND_FACTOR_PATH = "/panel/login/second-factor"
 HOME_PATH = "/panel/"
 MAX_NEXT_LENGTH = 2000
-# Reachable without a session: the login form, the language switch, the style sheet and script.
+# Reachable without a session: the login form, the language switch, the style sheet.
 PUBLIC_PATHS = frozenset({LOGIN_PATH, "/panel/language"})
 PUBLIC_PREFIXES = ("/panel/assets/",)
 # Reachable signed in before the second factor is passed.

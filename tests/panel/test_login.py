@@ -12,8 +12,8 @@ from kernel.errors import ConfigurationError
 from kernel.settings import Settings, load_settings
 from storage.staff import Role
 from tests.conftest import Store
-from tests.panel.conftest import ClientMaker, Panel, csrf_token_of
-from tests.panel_helpers import PASSWORD
+from tests.panel.conftest import ClientMaker, Panel
+from tests.panel_helpers import PASSWORD, csrf_token_of
 
 
 def _session_cookie(response: ClientResponse) -> str:
