@@ -18,7 +18,7 @@ import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import insert, text
 
 from bench.city import fresh_store
 from bench.common import write_results
@@ -71,6 +71,9 @@ async def fill(url: str, rows: int, seed: int) -> None:
                 batch = []
         if batch:
             await session.execute(insert(AuditEntry), batch)
+        await session.commit()
+        # As the engine's own statistics would be after a while (PostgreSQL's autovacuum).
+        await session.execute(text("ANALYZE"))
         await session.commit()
     await engine.dispose()
 

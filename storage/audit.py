@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, insert, or_, select
+from sqlalchemy import insert, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -70,8 +70,8 @@ async def audit_page(
     session: AsyncSession, where: AuditFilter, *, before_id: int | None, limit: int
 ) -> list[AuditLine]:
     """Up to `limit` rows matching `where`, newest first (by time, then id), all after the row
-    `before_id` in that order if given. Ordered by time, the `at` indexes serve the period and
-    the actor and taxpayer filters alike."""
+    `before_id` in that order if given. The (at, id) index serves the order, the period and the
+    page mark; (actor, at) and (taxpayer_id, at) the filters."""
     query = (
         select(AuditEntry, Taxpayer.ref)
         .outerjoin(Taxpayer, Taxpayer.id == AuditEntry.taxpayer_id)
@@ -81,12 +81,8 @@ async def audit_page(
     if before_id is not None:
         marker = aliased(AuditEntry)
         mark_at = select(marker.at).where(marker.id == before_id).scalar_subquery()
-        query = query.where(
-            or_(
-                AuditEntry.at < mark_at,
-                and_(AuditEntry.at == mark_at, AuditEntry.id < before_id),
-            )
-        )
+        # A row-value comparison: both engines walk the (at, id) index from the mark.
+        query = query.where(tuple_(AuditEntry.at, AuditEntry.id) < tuple_(mark_at, before_id))
     if where.actor is not None:
         query = query.where(AuditEntry.actor == where.actor)
     if where.action is not None:

@@ -136,7 +136,8 @@ class AuditEntry(Base):
     __tablename__ = "audit_log"
     __table_args__ = (
         Index("ix_audit_log_taxpayer_at", "taxpayer_id", "at"),
-        # The panel's audit page filters by who (migration 0015).
+        # The panel's audit page: newest first by (at, id), and filtered by who (migration 0015).
+        Index("ix_audit_log_at_id", "at", "id"),
         Index("ix_audit_log_actor_at", "actor", "at"),
     )
 
