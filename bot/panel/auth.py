@@ -26,7 +26,6 @@ from bot.panel.render import refusal
 from bot.panel.sessions import COOKIE, COOKIE_PATH, PanelSession
 from bot.panel.state import PANEL, SESSION, STAFF, may, signed_in_staff
 from kernel.webkeys import CLOCK, SESSIONS
-from storage.panel_security import session_ended
 from storage.staff import APPROVERS, Role, Staff, signed_in_state
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -140,11 +139,10 @@ async def _checked(
     if found.expired(now, room.settings.panel):
         return PanelSession.anonymous(), "expired"
     async with request.app[SESSIONS]() as session:
-        state = await signed_in_state(session, found.name)
-        ended = await session_ended(session, found.sid)
+        state = await signed_in_state(session, found.name, found.sid)
     if (
-        ended
-        or state is None
+        state is None
+        or state.session_ended
         or state.staff.disabled
         or state.credentials_stamp != found.credentials
     ):
