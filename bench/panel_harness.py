@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import re
 import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -37,11 +36,10 @@ from kernel.settings import Settings, load_settings
 from kernel.webkeys import SESSIONS
 from storage.second_factor import second_factor
 from storage.staff import Role, add_staff, list_staff
+from tests.panel_helpers import csrf_token_of, secret_on_enrol_page
 
 SESSION_SECRET = "bench-panel-session-secret-0123456789abcdef"
 PASSWORD = "Bench panel password 1"
-_CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)">')
-_SECRET_ON_PAGE = re.compile(r'id="totp-secret">([A-Z2-7 ]+)</code>')
 
 
 def panel_bench_settings(url: str) -> Settings:
@@ -93,10 +91,8 @@ async def signed_in(
     jar = aiohttp.CookieJar(unsafe=True)
     async with aiohttp.ClientSession(base_url=served.base_url, cookie_jar=jar) as client:
         async with client.get("/panel/login") as form:
-            found = _CSRF_META.search(await form.text())
-        if found is None:
-            raise SystemExit("the login page carries no CSRF token: is the panel on?")
-        fields = {"username": name, "password": PASSWORD, "csrf_token": found.group(1)}
+            token = csrf_token_of(await form.text())
+        fields = {"username": name, "password": PASSWORD, "csrf_token": token}
         async with client.post("/panel/login", data=fields, allow_redirects=False) as answer:
             if answer.status != 303:
                 raise SystemExit(f"login of {name} answered {answer.status}")
@@ -114,18 +110,17 @@ async def _pass_second_factor(
         stored = await second_factor(session, name)
     async with client.get(SECOND_FACTOR_PATH) as page:
         html = await page.text()
-    found = _CSRF_META.search(html)
-    shown = _SECRET_ON_PAGE.search(html)
-    if found is None:
-        raise SystemExit("the second-factor page carries no CSRF token")
-    secret = shown.group(1).replace(" ", "") if shown else None
-    if secret is None and stored.encrypted_secret is not None:
-        secret = served.app[PANEL].secrets.open(name, stored.encrypted_secret)
+    enrolling = not stored.confirmed
+    secret = (
+        secret_on_enrol_page(html)
+        if enrolling
+        else served.app[PANEL].secrets.open(name, stored.encrypted_secret or "")
+    )
     if secret is None:
         raise SystemExit(f"the second factor of {name} cannot be read with this session secret")
-    path = ENROL_PATH if shown else SECOND_FACTOR_PATH
+    path = ENROL_PATH if enrolling else SECOND_FACTOR_PATH
     code = code_at(secret, step_of(SystemClock().now()))
-    fields = {"code": code, "csrf_token": found.group(1)}
+    fields = {"code": code, "csrf_token": csrf_token_of(html)}
     async with client.post(path, data=fields, allow_redirects=False) as answer:
         if answer.status not in (200, 303):
             raise SystemExit(f"the second factor of {name} answered {answer.status}")

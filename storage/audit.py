@@ -2,7 +2,7 @@
 
 `details` never carries PESEL, phone, e-mail, token, code or amount. The caller commits.
 `audit_page` reads the trail back for the panel's audit page, newest first, a page at a time
-(keyset: rows older than a given id), filtered by actor, action (prefix), taxpayer and period.
+(keyset: rows after a given row), filtered by actor, action (prefix), taxpayer and period.
 Nothing here changes or deletes a row.
 """
 
@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from storage.conversation_models import AuditEntry
 from storage.models import Taxpayer
@@ -93,15 +94,20 @@ class AuditLine:
 async def audit_page(
     session: AsyncSession, where: AuditFilter, *, before_id: int | None, limit: int
 ) -> list[AuditLine]:
-    """Up to `limit` rows matching `where`, newest first, all older than `before_id` if given."""
+    """Up to `limit` rows matching `where`, newest first (by time, then id), all after the row
+    `before_id` in that order if given. The (at, id) index serves the order, the period and the
+    page mark; (actor, at) and (taxpayer_id, at) the filters."""
     query = (
         select(AuditEntry, Taxpayer.ref)
         .outerjoin(Taxpayer, Taxpayer.id == AuditEntry.taxpayer_id)
-        .order_by(AuditEntry.id.desc())
+        .order_by(AuditEntry.at.desc(), AuditEntry.id.desc())
         .limit(limit)
     )
     if before_id is not None:
-        query = query.where(AuditEntry.id < before_id)
+        marker = aliased(AuditEntry)
+        mark_at = select(marker.at).where(marker.id == before_id).scalar_subquery()
+        # A row-value comparison: both engines walk the (at, id) index from the mark.
+        query = query.where(tuple_(AuditEntry.at, AuditEntry.id) < tuple_(mark_at, before_id))
     if where.actor is not None:
         query = query.where(AuditEntry.actor == where.actor)
     if where.action is not None:

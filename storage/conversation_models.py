@@ -134,7 +134,12 @@ class AuditEntry(Base):
     """Who did what to whose data (tax secrecy); never PESEL, phone, e-mail or amounts."""
 
     __tablename__ = "audit_log"
-    __table_args__ = (Index("ix_audit_log_taxpayer_at", "taxpayer_id", "at"),)
+    __table_args__ = (
+        Index("ix_audit_log_taxpayer_at", "taxpayer_id", "at"),
+        # The panel's audit page: newest first by (at, id), and filtered by who (migration 0015).
+        Index("ix_audit_log_at_id", "at", "id"),
+        Index("ix_audit_log_actor_at", "actor", "at"),
+    )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)

@@ -26,11 +26,12 @@ from datetime import datetime
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select, update
+from sqlalchemy import exists, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kernel.errors import ConflictError, GminaError, InputError, NotFoundError
 from storage.audit import audit
+from storage.panel_models import PanelEndedSession
 from storage.staff_models import StaffMember
 
 # argon2id with the library's current (RFC 9106) parameters.
@@ -221,6 +222,8 @@ class SignedInState:
     password_changed_at: datetime
     # Sessions begun before this are over (`storage.second_factor.reset_second_factor`).
     sessions_revoked_at: datetime | None
+    # The session asked about was ended by a logout (`storage.panel_security.end_session`).
+    session_ended: bool = False
 
     @property
     def credentials_stamp(self) -> str:
@@ -230,12 +233,21 @@ class SignedInState:
         return f"{self.password_changed_at.isoformat()}|{revoked}"
 
 
-async def signed_in_state(session: AsyncSession, name: str) -> SignedInState | None:
-    """The account `name` as a panel session sees it, disabled or not; None when nobody has it."""
-    row = await session.scalar(select(StaffMember).where(StaffMember.name == name))
-    if row is None:
+async def signed_in_state(
+    session: AsyncSession, name: str, sid: str | None = None
+) -> SignedInState | None:
+    """The account `name` as a panel session sees it, disabled or not, and whether the session
+    `sid` was ended (logged out), in one query; None when nobody has the name."""
+    ended = exists().where(PanelEndedSession.sid == sid) if sid is not None else literal(False)
+    found = (
+        await session.execute(select(StaffMember, ended).where(StaffMember.name == name))
+    ).first()
+    if found is None:
         return None
-    return SignedInState(_public(row), row.password_changed_at, row.sessions_revoked_at)
+    row, session_ended = found
+    return SignedInState(
+        _public(row), row.password_changed_at, row.sessions_revoked_at, bool(session_ended)
+    )
 
 
 async def acting_staff(

@@ -1,5 +1,6 @@
 """What the panel's tests share (tests/panel, tests/browser, bench/panel_harness): settings with
-the panel on, the staff password they all use, adding an account."""
+the panel on, the staff password they all use, adding an account, reading a page's CSRF token
+and an enrolment's secret, and the staff's authenticator apps."""
 
 from __future__ import annotations
 
@@ -46,6 +47,15 @@ async def ensure_staff(
 
 
 _SECRET_ON_PAGE = re.compile(r'id="totp-secret">([A-Z2-7 ]+)</code>')
+_CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)">')
+
+
+def csrf_token_of(html: str) -> str:
+    """The CSRF token a panel page carries in its `<meta name="csrf-token">`."""
+    found = _CSRF_META.search(html)
+    if found is None:
+        raise AssertionError("the page carries no CSRF token")
+    return found.group(1)
 
 
 def secret_on_enrol_page(html: str) -> str:

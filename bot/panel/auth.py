@@ -1,8 +1,9 @@
 """Who is asking: the session middleware, `requires(role)` and `current_staff`.
 
 For every request under `/panel/` the middleware reads the session cookie (`sessions`), ends a
-session that is expired, whose account is gone or disabled, or whose password changed since the
-login, and re-reads the account, so a page always acts for the staff member as they are now. A
+session that is expired, logged out, whose account is gone or disabled, or whose credentials
+changed since the login (a new password, a reset second factor), and re-reads the account, so a
+page always acts for the staff member as they are now. A
 request that is not signed in goes to the login page (303), except for the few public paths (the
 login form, the language switch, the style sheet). After the handler the cookie is written again
 (the idle clock restarts) with the panel's security headers.
@@ -25,7 +26,6 @@ from bot.panel.render import refusal
 from bot.panel.sessions import COOKIE, COOKIE_PATH, PanelSession
 from bot.panel.state import PANEL, SESSION, STAFF, may, signed_in_staff
 from kernel.webkeys import CLOCK, SESSIONS
-from storage.panel_security import session_ended
 from storage.staff import APPROVERS, Role, Staff, signed_in_state
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -35,7 +35,8 @@ LOGIN_PATH = "/panel/login"
 LOGOUT_PATH = "/panel/logout"
 SECOND_FACTOR_PATH = "/panel/login/second-factor"
 HOME_PATH = "/panel/"
-# Reachable without a session: the login form, the language switch, the style sheet and script.
+MAX_NEXT_LENGTH = 2000
+# Reachable without a session: the login form, the language switch, the style sheet.
 PUBLIC_PATHS = frozenset({LOGIN_PATH, "/panel/language"})
 PUBLIC_PREFIXES = ("/panel/assets/",)
 # Reachable signed in before the second factor is passed.
@@ -88,7 +89,13 @@ def needs_second_factor(request: web.Request) -> bool:
 
 def safe_next(path: str | None) -> str:
     """Where to go after login: a panel path of ours, never another site (`//evil`)."""
-    if path and path.startswith(PREFIX) and not path.startswith(("//", "/\\")) and "\\" not in path:
+    if (
+        path
+        and path.startswith(PREFIX)
+        and "\\" not in path
+        and path.isprintable()
+        and len(path) <= MAX_NEXT_LENGTH
+    ):
         return path
     return HOME_PATH
 
@@ -132,11 +139,10 @@ async def _checked(
     if found.expired(now, room.settings.panel):
         return PanelSession.anonymous(), "expired"
     async with request.app[SESSIONS]() as session:
-        state = await signed_in_state(session, found.name)
-        ended = await session_ended(session, found.sid)
+        state = await signed_in_state(session, found.name, found.sid)
     if (
-        ended
-        or state is None
+        state is None
+        or state.session_ended
         or state.staff.disabled
         or state.credentials_stamp != found.credentials
     ):

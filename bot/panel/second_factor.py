@@ -12,6 +12,8 @@ sign-in for the throttle like a wrong password, and nothing else changes.
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from aiohttp import web
 
 from bot.panel.audit import staff_actor
@@ -151,7 +153,7 @@ async def enrol(request: web.Request) -> web.StreamResponse:
     async with request.app[SESSIONS]() as session:
         stored = await second_factor(session, staff.name)
         if stored.confirmed:
-            raise web.HTTPSeeOther(f"{SECOND_FACTOR_PATH}?next={next_path}")
+            raise web.HTTPSeeOther(f"{SECOND_FACTOR_PATH}?next={quote(next_path, safe='/')}")
         secret = box.open(staff.name, stored.encrypted_secret) if stored.encrypted_secret else None
         step = matching_step(secret, form_text(form, "code")[:CODE_LENGTH], now) if secret else None
         accepted = step is not None and await accept_step(session, staff.name, step)
@@ -183,7 +185,7 @@ async def verify(request: web.Request) -> web.StreamResponse:
     async with request.app[SESSIONS]() as session:
         stored = await second_factor(session, staff.name)
         if not stored.confirmed:
-            raise web.HTTPSeeOther(f"{SECOND_FACTOR_PATH}?next={next_path}")
+            raise web.HTTPSeeOther(f"{SECOND_FACTOR_PATH}?next={quote(next_path, safe='/')}")
         secret = box.open(staff.name, stored.encrypted_secret) if stored.encrypted_secret else None
         step = matching_step(secret, code, now) if secret else None
         if step is not None:

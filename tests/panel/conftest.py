@@ -36,6 +36,7 @@ from tests.conftest import Store
 from tests.panel_helpers import (
     PASSWORD,
     Authenticators,
+    csrf_token_of,
     ensure_staff,
     panel_settings,
     secret_on_enrol_page,
@@ -43,19 +44,10 @@ from tests.panel_helpers import (
 
 # Monday 10 May 2027, noon in Warsaw.
 NOW = datetime(2027, 5, 10, 10, 0, tzinfo=UTC)
-_CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)">')
 RECOVERY_CODE = re.compile(r"<li>([a-z2-9]{5}-[a-z2-9]{5})</li>")
 
 ClientMaker = Callable[..., Awaitable[TestClient[Any, Any]]]
 FormData = Mapping[str, str] | list[tuple[str, str]]
-
-
-def csrf_token_of(html: str) -> str:
-    """The CSRF token a panel page carries in its `<meta name="csrf-token">`."""
-    found = _CSRF_META.search(html)
-    if found is None:
-        raise AssertionError("the page carries no CSRF token")
-    return found.group(1)
 
 
 @dataclass(frozen=True)

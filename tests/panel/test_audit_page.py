@@ -108,3 +108,23 @@ async def test_the_trail_cannot_be_changed_from_the_panel(panel: Panel, method: 
     )
     assert with_token.status == 405
     assert await panel.audit_rows() == before
+
+
+async def test_rows_of_one_instant_page_back_without_loss_or_repeat(panel: Panel) -> None:
+    async with panel.store.sessions() as session:
+        for number in range(60):
+            await audit(
+                session, "staff:olek", "case.move", None, {"number": number}, panel.clock.now()
+            )
+        await session.commit()
+    admin = await panel.login("anna", Role.ADMIN)
+    first = await (await admin.get("/panel/audit?action=case.move")).text()
+    older = first.split('rel="next"')[0].rsplit('href="', 1)[1].split('"')[0]
+    second = await (await admin.get(older.replace("&amp;", "&"))).text()
+    seen = [
+        int(cell.split("</span>")[0])
+        for page in (first, second)
+        for cell in page.split("number: ")[1:]
+    ]
+    assert sorted(seen) == list(range(60))
+    assert seen[0] == 59  # newest first: the same instant, the later row first

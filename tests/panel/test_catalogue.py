@@ -18,7 +18,10 @@ def test_every_panel_message_is_translated_into_polish() -> None:
     assert messages
     for message in messages:
         ids = [message.id] if isinstance(message.id, str) else list(message.id)
-        strings = [message.string] if isinstance(message.string, str) else [*message.string]
+        strings: list[str] = (
+            list(message.string) if isinstance(message.string, tuple) else [str(message.string)]
+        )
+        assert message.string, f"not translated: {ids[0]!r}"
         assert all(strings), f"not translated: {ids[0]!r}"
         assert "fuzzy" not in message.flags, f"fuzzy: {ids[0]!r}"
         wanted = set(_PLACEHOLDER.findall(ids[-1]))

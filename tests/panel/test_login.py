@@ -12,8 +12,8 @@ from kernel.errors import ConfigurationError
 from kernel.settings import Settings, load_settings
 from storage.staff import Role
 from tests.conftest import Store
-from tests.panel.conftest import ClientMaker, Panel, csrf_token_of
-from tests.panel_helpers import PASSWORD
+from tests.panel.conftest import ClientMaker, Panel
+from tests.panel_helpers import PASSWORD, csrf_token_of
 
 
 def _session_cookie(response: ClientResponse) -> str:
@@ -86,7 +86,10 @@ async def test_after_login_the_browser_returns_to_the_page_it_asked_for(panel: P
     assert response.headers["Location"] == "/panel/no-such-page"
 
 
-@pytest.mark.parametrize("next_path", ["//evil.example/panel/", "https://evil.example/", "/pay/x"])
+@pytest.mark.parametrize(
+    "next_path",
+    ["//evil.example/panel/", "https://evil.example/", "/pay/x", "/panel/\r\nSet-Cookie: x=1"],
+)
 async def test_login_never_sends_the_browser_off_the_panel(panel: Panel, next_path: str) -> None:
     await panel.add_staff("olek", Role.CLERK)
     browser = await panel.browser()

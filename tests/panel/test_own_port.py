@@ -15,8 +15,8 @@ from kernel.errors import ConfigurationError
 from kernel.webkeys import CLOCK
 from storage.staff import Role
 from tests.conftest import Store
-from tests.panel.conftest import ClientMaker, csrf_token_of
-from tests.panel_helpers import PASSWORD, ensure_staff, panel_settings
+from tests.panel.conftest import ClientMaker
+from tests.panel_helpers import PASSWORD, csrf_token_of, ensure_staff, panel_settings
 
 
 async def test_the_panel_answers_on_its_own_port_only(

@@ -16,8 +16,8 @@ from bot.panel.auth import SECOND_FACTOR_PATH
 from bot.panel.totp import SecretBox, code_at, step_of
 from storage.staff import Role
 from storage.staff_models import StaffMember
-from tests.panel.conftest import Panel, csrf_token_of
-from tests.panel_helpers import PASSWORD, SESSION_SECRET
+from tests.panel.conftest import Panel
+from tests.panel_helpers import PASSWORD, SESSION_SECRET, csrf_token_of
 
 
 async def _password_step(panel: Panel, name: str, role: Role) -> TestClient[Any, Any]:

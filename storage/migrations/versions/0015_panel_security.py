@@ -1,4 +1,5 @@
-"""panel security: failed logins, ended sessions, the TOTP replay guard, revoked sessions
+"""panel security: failed logins, ended sessions, the TOTP replay guard, revoked sessions,
+the audit trail by actor
 
 Revision ID: 0015
 Revises: 0014
@@ -35,6 +36,10 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('sid', name=op.f('pk_panel_ended_sessions'))
     )
     op.create_index(op.f('ix_panel_ended_sessions_expires_at'), 'panel_ended_sessions', ['expires_at'], unique=False)
+    # The panel's audit page: the trail newest first by (at, id), a page after a given row, and
+    # filtered by who.
+    op.create_index('ix_audit_log_at_id', 'audit_log', ['at', 'id'], unique=False)
+    op.create_index('ix_audit_log_actor_at', 'audit_log', ['actor', 'at'], unique=False)
     # Plain ADD COLUMNs: SQLite need not copy the table.
     op.add_column('staff', sa.Column('totp_last_step', sa.BigInteger(), nullable=True))
     op.add_column('staff', sa.Column('sessions_revoked_at', sa.DateTime(timezone=True), nullable=True))
@@ -44,6 +49,8 @@ def downgrade() -> None:
     with op.batch_alter_table('staff') as batch:
         batch.drop_column('sessions_revoked_at')
         batch.drop_column('totp_last_step')
+    op.drop_index('ix_audit_log_actor_at', table_name='audit_log')
+    op.drop_index('ix_audit_log_at_id', table_name='audit_log')
     op.drop_index(op.f('ix_panel_ended_sessions_expires_at'), table_name='panel_ended_sessions')
     op.drop_table('panel_ended_sessions')
     op.drop_index('ix_panel_login_failures_address_at', table_name='panel_login_failures')
