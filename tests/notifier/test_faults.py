@@ -142,8 +142,10 @@ async def test_gmina_run_killed_with_5000_queued_loses_none_and_repeats_only_tho
         # Limits out of the way: the test is about what a kill loses, not about pace.
         "GMINA__TELEGRAM__RATE_PER_SECOND": "100000",
         "GMINA__TELEGRAM__RATE_PER_CHAT_PER_SECOND": "1000",
-        # The killed process's claims are taken over once their lease ends.
-        "GMINA__OUTBOX__LEASE_SECONDS": "5",
+        # The killed process's claims are taken over once their lease ends. Long enough that
+        # on a loaded machine no batch outlives its lease while its own process still sends it
+        # (that would be a repeat the kill did not cause), short enough to keep the test brisk.
+        "GMINA__OUTBOX__LEASE_SECONDS": "20",
         "GMINA__OUTBOX__IDLE_POLL_SECONDS": "0.5",
     }
     sent = telegram.peer.sent
