@@ -9,7 +9,7 @@ transaction.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -26,6 +26,7 @@ from storage.ledger import (
     LedgerPolicy,
     ObligationBalance,
     RateTable,
+    allocate_payments,
     compute_ledger,
 )
 from storage.models import (
@@ -54,9 +55,9 @@ _payments = _table(Payment)
 _allocations = _table(Allocation)
 _rates = _table(InterestRate)
 
-# Taxpayers per round trip in `refresh_allocations`, and payments per DELETE: IN lists well under
-# SQLite's limit of 32,766 parameters.
-REFRESH_CHUNK = 500
+# Taxpayers per round trip in `refresh_allocations` (a few thousand rows each way), and payments
+# per DELETE: IN lists well under SQLite's limit of 32,766 parameters.
+REFRESH_CHUNK = 2000
 DELETE_CHUNK = 5000
 
 _ALLOCATION_COLUMNS = ("payment_id", "obligation_id", "principal", "interest")
@@ -234,7 +235,8 @@ async def refresh_allocations(
     taxpayers' rows are locked first (in id order) and stay locked until that transaction ends:
     two writers refreshing one taxpayer take turns, so neither rewrites what the other read.
 
-    `appended`: ids of payments this transaction only added (nothing else changed). The ledger
+    `appended`: ids of payments this transaction only added, not yet allocated (nothing else
+    changed); their rows are written without looking for earlier ones to delete. The ledger
     replays payments in (date, ref) order, so where a taxpayer's added payments all come after
     their others, the others' allocations stand as they are and only the added ones' are
     written: a day's bank statement then writes its own payments' rows, not every earlier one's.
@@ -256,6 +258,34 @@ def _standing(payment_rows: Sequence[AnyRow], added: frozenset[int]) -> list[int
     if not new or not old or min(new) <= max((row.paid_on, row.ref) for row in old):
         return []
     return [row.id for row in old]
+
+
+def _allocation_rows(
+    obligation_rows: Sequence[AnyRow],
+    payment_rows: Sequence[AnyRow],
+    policy: LedgerPolicy,
+    rates: Mapping[str, RateTable],
+    standing: frozenset[int],
+) -> Iterator[tuple[int, int | None, int, int]]:
+    """One taxpayer's allocations by the ledger, as `allocations` rows (money in grosze), but
+    for those of the `standing` payments."""
+    obligation_refs = {row.id: row.ref for row in obligation_rows}
+    obligation_ids = {row.ref: row.id for row in obligation_rows}
+    payment_ids = {row.ref: row.id for row in payment_rows}
+    parts = allocate_payments(
+        [_ledger_obligation(row) for row in obligation_rows],
+        [_ledger_payment(row, obligation_refs) for row in payment_rows],
+        rates,
+        policy,
+    )
+    for part in parts:
+        payment_id = payment_ids[part.payment_ref]
+        if payment_id not in standing:
+            obligation_id = (
+                obligation_ids[part.obligation_ref] if part.obligation_ref is not None else None
+            )
+            principal, interest = to_grosze_count(part.principal), to_grosze_count(part.interest)
+            yield payment_id, obligation_id, principal, interest
 
 
 async def _refresh_chunk(
@@ -280,42 +310,30 @@ async def _refresh_chunk(
         )
     ):
         payments[payment.taxpayer_id].append(payment)
+    standing = frozenset(id_ for rows in payments.values() for id_ in _standing(rows, added))
     # By the payments' own ids: a subquery here was planned as a scan of all allocations when
-    # the statistics lag behind a large import (65 ms a chunk on the 150k city).
-    standing = {id_ for rows in payments.values() for id_ in _standing(rows, added)}
-    allocated = [payment.id for rows in payments.values() for payment in rows]
-    allocated = [id_ for id_ in allocated if id_ not in standing] if standing else allocated
-    for start in range(0, len(allocated), DELETE_CHUNK):
-        chunk = allocated[start : start + DELETE_CHUNK]
+    # the statistics lag behind a large import (65 ms a chunk on the 150k city). The added
+    # payments were inserted by this transaction: nothing is allocated from them yet.
+    stale = [
+        payment.id
+        for rows in payments.values()
+        for payment in rows
+        if payment.id not in standing and payment.id not in added
+    ]
+    for start in range(0, len(stale), DELETE_CHUNK):
+        chunk = stale[start : start + DELETE_CHUNK]
         await connection.execute(
             delete(_allocations).where(among(connection, _allocations.c.payment_id, chunk))
         )
-
     # Money as the grosze the store keeps: the rows go to the driver as they are (COPY on
     # PostgreSQL, executemany on SQLite), not through the column types row by row.
-    new_rows: list[tuple[int, int | None, int, int]] = []
-    for taxpayer_id, payment_rows in payments.items():
-        obligation_rows = obligations.get(taxpayer_id, [])
-        obligation_refs = {row.id: row.ref for row in obligation_rows}
-        obligation_ids = {row.ref: row.id for row in obligation_rows}
-        payment_ids = {row.ref: row.id for row in payment_rows}
-        result = compute_ledger(
-            [_ledger_obligation(row) for row in obligation_rows],
-            [_ledger_payment(row, obligation_refs) for row in payment_rows],
-            max(row.paid_on for row in payment_rows),
-            rates,
-            policy,
+    new_rows = [
+        row
+        for taxpayer_id, payment_rows in payments.items()
+        for row in _allocation_rows(
+            obligations.get(taxpayer_id, []), payment_rows, policy, rates, standing
         )
-        new_rows.extend(
-            (
-                payment_ids[part.payment_ref],
-                obligation_ids[part.obligation_ref] if part.obligation_ref is not None else None,
-                to_grosze_count(part.principal),
-                to_grosze_count(part.interest),
-            )
-            for part in result.allocations
-            if payment_ids[part.payment_ref] not in standing
-        )
+    ]
     await insert_rows(connection, _allocations, _ALLOCATION_COLUMNS, new_rows)
 
 
