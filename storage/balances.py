@@ -15,8 +15,24 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Row, Table, bindparam, delete, select
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Date,
+    Integer,
+    Row,
+    String,
+    Table,
+    bindparam,
+    cast,
+    delete,
+    literal_column,
+    null,
+    select,
+    union_all,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.types import TypeEngine
 
 from kernel.clock import Clock
 from kernel.money import format_plain, to_grosze_count
@@ -77,16 +93,38 @@ _PAYMENT_COLUMNS = (
     _payments.c.obligation_id,
 )
 
-# One row per obligation (or one row of NULLs for a taxpayer with none); no row: unknown ref.
-_TAXPAYER_OBLIGATIONS = (
-    select(_taxpayers.c.id.label("taxpayer_id"), *_OBLIGATION_COLUMNS)
-    .select_from(_taxpayers.outerjoin(_obligations, _obligations.c.taxpayer_id == _taxpayers.c.id))
-    .where(_taxpayers.c.ref == bindparam("taxpayer_ref"))
+# A taxpayer's ledger in one round trip: its obligations, its payments up to `as_of`, and its
+# own row (so a taxpayer with no levies is told from an unknown ref), told apart by `part`. The
+# obligations come first: their columns give the union's types (dates, money).
+_PART_OBLIGATION, _PART_PAYMENT, _PART_TAXPAYER = 1, 2, 3
+_TAXPAYER_ID = (
+    select(_taxpayers.c.id).where(_taxpayers.c.ref == bindparam("taxpayer_ref")).scalar_subquery()
 )
-_TAXPAYER_PAYMENTS = select(*_PAYMENT_COLUMNS).where(
-    _payments.c.taxpayer_id == bindparam("taxpayer_id"),
-    _payments.c.paid_on <= bindparam("as_of"),
-)
+
+
+def _part(number: int) -> ColumnElement[int]:
+    return literal_column(str(number), Integer).label("part")
+
+
+def _no(type_: type[TypeEngine[Any]]) -> ColumnElement[Any]:
+    return cast(null(), type_)
+
+
+_TAXPAYER_LEDGER = union_all(
+    select(
+        _part(_PART_OBLIGATION), _obligations.c.id, _obligations.c.ref, _obligations.c.kind,
+        _obligations.c.due_date.label("day"), _obligations.c.amount,
+        _obligations.c.decision_delivered_on, _no(Integer).label("obligation_id"),
+    ).where(_obligations.c.taxpayer_id == _TAXPAYER_ID),
+    select(
+        _part(_PART_PAYMENT), _payments.c.id, _payments.c.ref, _no(String), _payments.c.paid_on,
+        _payments.c.amount, _no(Date), _payments.c.obligation_id,
+    ).where(_payments.c.taxpayer_id == _TAXPAYER_ID, _payments.c.paid_on <= bindparam("as_of")),
+    select(
+        _part(_PART_TAXPAYER), _taxpayers.c.id, _taxpayers.c.ref, _no(String), _no(Date),
+        _no(BigInteger), _no(Date), _no(Integer),
+    ).where(_taxpayers.c.ref == bindparam("taxpayer_ref")),
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -165,28 +203,38 @@ async def taxpayer_balance(
 ) -> Balance | None:
     """The taxpayer's balance as of `as_of`, or None for an unknown ref.
 
-    Two indexed queries (taxpayer with obligations; payments up to `as_of`); pass `rates` from
-    `load_rate_tables` when computing many balances, or they are read here.
+    One round trip (the taxpayer, its obligations and its payments up to `as_of`, by indexes);
+    pass `rates` from `load_rate_tables` when computing many balances, or they are read here.
     """
     connection = await session.connection()
-    rows = (await connection.execute(_TAXPAYER_OBLIGATIONS, {"taxpayer_ref": taxpayer_ref})).all()
+    rows = (
+        await connection.execute(_TAXPAYER_LEDGER, {"taxpayer_ref": taxpayer_ref, "as_of": as_of})
+    ).all()
     if not rows:
         return None
-    taxpayer_id = rows[0].taxpayer_id
-    obligation_rows = [row for row in rows if row.id is not None]
-    obligation_refs = {row.id: row.ref for row in obligation_rows}
-    payment_rows = (
-        await connection.execute(_TAXPAYER_PAYMENTS, {"taxpayer_id": taxpayer_id, "as_of": as_of})
-    ).all()
+    obligations: list[LedgerObligation] = []
+    obligation_refs: dict[int, str] = {}
+    paid: list[AnyRow] = []
+    for row in rows:
+        if row.part == _PART_OBLIGATION:
+            obligation_refs[row.id] = row.ref
+            obligations.append(
+                LedgerObligation(row.ref, row.kind, row.day, row.amount, row.decision_delivered_on)
+            )
+        elif row.part == _PART_PAYMENT:
+            paid.append(row)
+    payments = [
+        LedgerPayment(
+            row.ref,
+            row.day,
+            row.amount,
+            obligation_refs.get(row.obligation_id) if row.obligation_id else None,
+        )
+        for row in paid
+    ]
     if rates is None:
         rates = await load_rate_tables(session)
-    result = compute_ledger(
-        [_ledger_obligation(row) for row in obligation_rows],
-        [_ledger_payment(row, obligation_refs) for row in payment_rows],
-        as_of,
-        rates,
-        policy,
-    )
+    result = compute_ledger(obligations, payments, as_of, rates, policy)
     return Balance(
         taxpayer_ref=taxpayer_ref,
         as_of=as_of,
