@@ -9,14 +9,30 @@ transaction.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Row, Table, bindparam, delete, select
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Date,
+    Integer,
+    Row,
+    String,
+    Table,
+    bindparam,
+    cast,
+    delete,
+    literal_column,
+    null,
+    select,
+    union_all,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.types import TypeEngine
 
 from kernel.clock import Clock
 from kernel.money import format_plain, to_grosze_count
@@ -26,6 +42,7 @@ from storage.ledger import (
     LedgerPolicy,
     ObligationBalance,
     RateTable,
+    allocate_payments,
     compute_ledger,
 )
 from storage.models import (
@@ -54,9 +71,9 @@ _payments = _table(Payment)
 _allocations = _table(Allocation)
 _rates = _table(InterestRate)
 
-# Taxpayers per round trip in `refresh_allocations`, and payments per DELETE: IN lists well under
-# SQLite's limit of 32,766 parameters.
-REFRESH_CHUNK = 500
+# Taxpayers per round trip in `refresh_allocations` (a few thousand rows each way), and payments
+# per DELETE: IN lists well under SQLite's limit of 32,766 parameters.
+REFRESH_CHUNK = 2000
 DELETE_CHUNK = 5000
 
 _ALLOCATION_COLUMNS = ("payment_id", "obligation_id", "principal", "interest")
@@ -76,16 +93,38 @@ _PAYMENT_COLUMNS = (
     _payments.c.obligation_id,
 )
 
-# One row per obligation (or one row of NULLs for a taxpayer with none); no row: unknown ref.
-_TAXPAYER_OBLIGATIONS = (
-    select(_taxpayers.c.id.label("taxpayer_id"), *_OBLIGATION_COLUMNS)
-    .select_from(_taxpayers.outerjoin(_obligations, _obligations.c.taxpayer_id == _taxpayers.c.id))
-    .where(_taxpayers.c.ref == bindparam("taxpayer_ref"))
+# A taxpayer's ledger in one round trip: its obligations, its payments up to `as_of`, and its
+# own row (so a taxpayer with no levies is told from an unknown ref), told apart by `part`. The
+# obligations come first: their columns give the union's types (dates, money).
+_PART_OBLIGATION, _PART_PAYMENT, _PART_TAXPAYER = 1, 2, 3
+_TAXPAYER_ID = (
+    select(_taxpayers.c.id).where(_taxpayers.c.ref == bindparam("taxpayer_ref")).scalar_subquery()
 )
-_TAXPAYER_PAYMENTS = select(*_PAYMENT_COLUMNS).where(
-    _payments.c.taxpayer_id == bindparam("taxpayer_id"),
-    _payments.c.paid_on <= bindparam("as_of"),
-)
+
+
+def _part(number: int) -> ColumnElement[int]:
+    return literal_column(str(number), Integer).label("part")
+
+
+def _no(type_: type[TypeEngine[Any]]) -> ColumnElement[Any]:
+    return cast(null(), type_)
+
+
+_TAXPAYER_LEDGER = union_all(
+    select(
+        _part(_PART_OBLIGATION), _obligations.c.id, _obligations.c.ref, _obligations.c.kind,
+        _obligations.c.due_date.label("day"), _obligations.c.amount,
+        _obligations.c.decision_delivered_on, _no(Integer).label("obligation_id"),
+    ).where(_obligations.c.taxpayer_id == _TAXPAYER_ID),
+    select(
+        _part(_PART_PAYMENT), _payments.c.id, _payments.c.ref, _no(String), _payments.c.paid_on,
+        _payments.c.amount, _no(Date), _payments.c.obligation_id,
+    ).where(_payments.c.taxpayer_id == _TAXPAYER_ID, _payments.c.paid_on <= bindparam("as_of")),
+    select(
+        _part(_PART_TAXPAYER), _taxpayers.c.id, _taxpayers.c.ref, _no(String), _no(Date),
+        _no(BigInteger), _no(Date), _no(Integer),
+    ).where(_taxpayers.c.ref == bindparam("taxpayer_ref")),
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -164,28 +203,38 @@ async def taxpayer_balance(
 ) -> Balance | None:
     """The taxpayer's balance as of `as_of`, or None for an unknown ref.
 
-    Two indexed queries (taxpayer with obligations; payments up to `as_of`); pass `rates` from
-    `load_rate_tables` when computing many balances, or they are read here.
+    One round trip (the taxpayer, its obligations and its payments up to `as_of`, by indexes);
+    pass `rates` from `load_rate_tables` when computing many balances, or they are read here.
     """
     connection = await session.connection()
-    rows = (await connection.execute(_TAXPAYER_OBLIGATIONS, {"taxpayer_ref": taxpayer_ref})).all()
+    rows = (
+        await connection.execute(_TAXPAYER_LEDGER, {"taxpayer_ref": taxpayer_ref, "as_of": as_of})
+    ).all()
     if not rows:
         return None
-    taxpayer_id = rows[0].taxpayer_id
-    obligation_rows = [row for row in rows if row.id is not None]
-    obligation_refs = {row.id: row.ref for row in obligation_rows}
-    payment_rows = (
-        await connection.execute(_TAXPAYER_PAYMENTS, {"taxpayer_id": taxpayer_id, "as_of": as_of})
-    ).all()
+    obligations: list[LedgerObligation] = []
+    obligation_refs: dict[int, str] = {}
+    paid: list[AnyRow] = []
+    for row in rows:
+        if row.part == _PART_OBLIGATION:
+            obligation_refs[row.id] = row.ref
+            obligations.append(
+                LedgerObligation(row.ref, row.kind, row.day, row.amount, row.decision_delivered_on)
+            )
+        elif row.part == _PART_PAYMENT:
+            paid.append(row)
+    payments = [
+        LedgerPayment(
+            row.ref,
+            row.day,
+            row.amount,
+            obligation_refs.get(row.obligation_id) if row.obligation_id else None,
+        )
+        for row in paid
+    ]
     if rates is None:
         rates = await load_rate_tables(session)
-    result = compute_ledger(
-        [_ledger_obligation(row) for row in obligation_rows],
-        [_ledger_payment(row, obligation_refs) for row in payment_rows],
-        as_of,
-        rates,
-        policy,
-    )
+    result = compute_ledger(obligations, payments, as_of, rates, policy)
     return Balance(
         taxpayer_ref=taxpayer_ref,
         as_of=as_of,
@@ -234,7 +283,8 @@ async def refresh_allocations(
     taxpayers' rows are locked first (in id order) and stay locked until that transaction ends:
     two writers refreshing one taxpayer take turns, so neither rewrites what the other read.
 
-    `appended`: ids of payments this transaction only added (nothing else changed). The ledger
+    `appended`: ids of payments this transaction only added, not yet allocated (nothing else
+    changed); their rows are written without looking for earlier ones to delete. The ledger
     replays payments in (date, ref) order, so where a taxpayer's added payments all come after
     their others, the others' allocations stand as they are and only the added ones' are
     written: a day's bank statement then writes its own payments' rows, not every earlier one's.
@@ -256,6 +306,34 @@ def _standing(payment_rows: Sequence[AnyRow], added: frozenset[int]) -> list[int
     if not new or not old or min(new) <= max((row.paid_on, row.ref) for row in old):
         return []
     return [row.id for row in old]
+
+
+def _allocation_rows(
+    obligation_rows: Sequence[AnyRow],
+    payment_rows: Sequence[AnyRow],
+    policy: LedgerPolicy,
+    rates: Mapping[str, RateTable],
+    standing: frozenset[int],
+) -> Iterator[tuple[int, int | None, int, int]]:
+    """One taxpayer's allocations by the ledger, as `allocations` rows (money in grosze), but
+    for those of the `standing` payments."""
+    obligation_refs = {row.id: row.ref for row in obligation_rows}
+    obligation_ids = {row.ref: row.id for row in obligation_rows}
+    payment_ids = {row.ref: row.id for row in payment_rows}
+    parts = allocate_payments(
+        [_ledger_obligation(row) for row in obligation_rows],
+        [_ledger_payment(row, obligation_refs) for row in payment_rows],
+        rates,
+        policy,
+    )
+    for part in parts:
+        payment_id = payment_ids[part.payment_ref]
+        if payment_id not in standing:
+            obligation_id = (
+                obligation_ids[part.obligation_ref] if part.obligation_ref is not None else None
+            )
+            principal, interest = to_grosze_count(part.principal), to_grosze_count(part.interest)
+            yield payment_id, obligation_id, principal, interest
 
 
 async def _refresh_chunk(
@@ -280,42 +358,30 @@ async def _refresh_chunk(
         )
     ):
         payments[payment.taxpayer_id].append(payment)
+    standing = frozenset(id_ for rows in payments.values() for id_ in _standing(rows, added))
     # By the payments' own ids: a subquery here was planned as a scan of all allocations when
-    # the statistics lag behind a large import (65 ms a chunk on the 150k city).
-    standing = {id_ for rows in payments.values() for id_ in _standing(rows, added)}
-    allocated = [payment.id for rows in payments.values() for payment in rows]
-    allocated = [id_ for id_ in allocated if id_ not in standing] if standing else allocated
-    for start in range(0, len(allocated), DELETE_CHUNK):
-        chunk = allocated[start : start + DELETE_CHUNK]
+    # the statistics lag behind a large import (65 ms a chunk on the 150k city). The added
+    # payments were inserted by this transaction: nothing is allocated from them yet.
+    stale = [
+        payment.id
+        for rows in payments.values()
+        for payment in rows
+        if payment.id not in standing and payment.id not in added
+    ]
+    for start in range(0, len(stale), DELETE_CHUNK):
+        chunk = stale[start : start + DELETE_CHUNK]
         await connection.execute(
             delete(_allocations).where(among(connection, _allocations.c.payment_id, chunk))
         )
-
     # Money as the grosze the store keeps: the rows go to the driver as they are (COPY on
     # PostgreSQL, executemany on SQLite), not through the column types row by row.
-    new_rows: list[tuple[int, int | None, int, int]] = []
-    for taxpayer_id, payment_rows in payments.items():
-        obligation_rows = obligations.get(taxpayer_id, [])
-        obligation_refs = {row.id: row.ref for row in obligation_rows}
-        obligation_ids = {row.ref: row.id for row in obligation_rows}
-        payment_ids = {row.ref: row.id for row in payment_rows}
-        result = compute_ledger(
-            [_ledger_obligation(row) for row in obligation_rows],
-            [_ledger_payment(row, obligation_refs) for row in payment_rows],
-            max(row.paid_on for row in payment_rows),
-            rates,
-            policy,
+    new_rows = [
+        row
+        for taxpayer_id, payment_rows in payments.items()
+        for row in _allocation_rows(
+            obligations.get(taxpayer_id, []), payment_rows, policy, rates, standing
         )
-        new_rows.extend(
-            (
-                payment_ids[part.payment_ref],
-                obligation_ids[part.obligation_ref] if part.obligation_ref is not None else None,
-                to_grosze_count(part.principal),
-                to_grosze_count(part.interest),
-            )
-            for part in result.allocations
-            if payment_ids[part.payment_ref] not in standing
-        )
+    ]
     await insert_rows(connection, _allocations, _ALLOCATION_COLUMNS, new_rows)
 
 

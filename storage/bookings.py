@@ -20,6 +20,7 @@ Exceptions:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections.abc import Mapping, Sequence
@@ -119,8 +120,9 @@ class Booking:
     # Set when the payer named the liability (OP art. 62 §1); otherwise the ledger allocates.
     obligation_id: int | None = None
 
-    @property
+    @functools.cached_property
     def ref(self) -> str:
+        # Asked for several times a booking by `book_payments`: checked and built once.
         return payment_ref(self.source, self.external_ref)
 
 

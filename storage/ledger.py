@@ -58,8 +58,10 @@ def is_day_off(day: date) -> bool:
     return day.weekday() >= 5 or day in _public_holidays(day.year)
 
 
+@functools.lru_cache(maxsize=4096)
 def effective_due_date(due_date: date, decision_delivered_on: date | None = None) -> date:
-    """The day a payment is late after: OP art. 47 §2, then OP art. 12 §5."""
+    """The day a payment is late after: OP art. 47 §2, then OP art. 12 §5. Cached: a city's
+    obligations share a handful of due dates, and a refresh asks for each of them."""
     due = due_date
     if decision_delivered_on is not None and due_date - decision_delivered_on < DELIVERY_NOTICE:
         due = decision_delivered_on + DELIVERY_NOTICE
@@ -297,24 +299,15 @@ def _accounts(
     return accounts
 
 
-def compute_ledger(
-    obligations: Sequence[LedgerObligation],
-    payments: Sequence[LedgerPayment],
-    as_of: date,
-    rates: Mapping[str, RateTable],
-    policy: LedgerPolicy,
-) -> LedgerResult:
-    """Replay the payments made up to `as_of` against the obligations; the balance on `as_of`."""
-    accounts = _accounts(obligations, rates, policy)
+def _replay(
+    accounts: Sequence[_Account], payments: Iterable[LedgerPayment]
+) -> tuple[list[AllocatedPart], Decimal]:
+    """Apply the payments, in (date, ref) order, to the accounts; their parts and the
+    overpayment. The accounts are left as they stand after the last payment."""
     by_ref = {account.obligation.ref: account for account in accounts}
     allocations: list[AllocatedPart] = []
     overpayment = ZERO
-
-    paid = sorted(
-        (payment for payment in payments if payment.paid_on <= as_of),
-        key=lambda payment: (payment.paid_on, payment.ref),
-    )
-    for payment in paid:
+    for payment in sorted(payments, key=lambda payment: (payment.paid_on, payment.ref)):
         if payment.amount < 0:
             raise LedgerError(f"payment {payment.ref!r} has a negative amount")
         money = to_grosze(payment.amount)
@@ -334,6 +327,34 @@ def compute_ledger(
         if money > 0:
             overpayment += money
             allocations.append(AllocatedPart(payment.ref, None, money, ZERO))
+    return allocations, overpayment
+
+
+def allocate_payments(
+    obligations: Sequence[LedgerObligation],
+    payments: Sequence[LedgerPayment],
+    rates: Mapping[str, RateTable],
+    policy: LedgerPolicy,
+) -> list[AllocatedPart]:
+    """The split of every payment, whatever its date: `compute_ledger(...).allocations` as of
+    the last payment's day, without working out the balance that day (what a refresh of the
+    stored allocations needs, for many taxpayers at a time)."""
+    allocations, _ = _replay(_accounts(obligations, rates, policy), payments)
+    return allocations
+
+
+def compute_ledger(
+    obligations: Sequence[LedgerObligation],
+    payments: Sequence[LedgerPayment],
+    as_of: date,
+    rates: Mapping[str, RateTable],
+    policy: LedgerPolicy,
+) -> LedgerResult:
+    """Replay the payments made up to `as_of` against the obligations; the balance on `as_of`."""
+    accounts = _accounts(obligations, rates, policy)
+    allocations, overpayment = _replay(
+        accounts, (payment for payment in payments if payment.paid_on <= as_of)
+    )
 
     rows: list[ObligationBalance] = []
     total = overdue = ZERO

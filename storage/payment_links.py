@@ -190,8 +190,9 @@ async def create_reminder_links(
 
 
 async def open_payment_link(session: AsyncSession, token: str, now: datetime) -> OpenLink | None:
-    """The link of this token, or None when no link has it or it has expired."""
-    row = (
+    """The link of this token, or None when no link has it or it has expired. One query: the
+    link with its taxpayer, a row per obligation it covers (due first)."""
+    rows = (
         await session.execute(
             select(
                 PaymentLink.id,
@@ -202,21 +203,18 @@ async def open_payment_link(session: AsyncSession, token: str, now: datetime) ->
                 Taxpayer.first_name,
                 Taxpayer.last_name,
                 Taxpayer.account_number,
+                Obligation.ref.label("obligation_ref"),
             )
             .join(Taxpayer, Taxpayer.id == PaymentLink.taxpayer_id)
+            .outerjoin(PaymentLinkObligation, PaymentLinkObligation.link_id == PaymentLink.id)
+            .outerjoin(Obligation, Obligation.id == PaymentLinkObligation.obligation_id)
             .where(PaymentLink.token_hash == token_hash(token))
-        )
-    ).one_or_none()
-    if row is None or row.expires_at <= now:
-        return None
-    refs = (
-        await session.execute(
-            select(Obligation.ref)
-            .join(PaymentLinkObligation, PaymentLinkObligation.obligation_id == Obligation.id)
-            .where(PaymentLinkObligation.link_id == row.id)
             .order_by(Obligation.due_date, Obligation.ref)
         )
-    ).scalars()
+    ).all()
+    if not rows or rows[0].expires_at <= now:
+        return None
+    row = rows[0]
     return OpenLink(
         id=row.id,
         taxpayer_id=row.taxpayer_id,
@@ -224,7 +222,7 @@ async def open_payment_link(session: AsyncSession, token: str, now: datetime) ->
         initials=initials(row.first_name, row.last_name),
         account_number=row.account_number,
         language=row.language,
-        obligation_refs=tuple(refs),
+        obligation_refs=tuple(r.obligation_ref for r in rows if r.obligation_ref is not None),
         expires_at=row.expires_at,
     )
 

@@ -73,6 +73,18 @@ async def test_the_payment_page_reads_on_a_phone(
         "[document.documentElement.scrollWidth, document.documentElement.clientWidth]"
     )
     assert widths[0] <= widths[1]
+    # Each due date stands on one line ("26 stycznia 2026" once wrapped over three on a desktop).
+    lines_per_date = await page.locator("table.dues td.due").evaluate_all(
+        "cells => cells.map(cell => { const range = document.createRange();"
+        " range.selectNodeContents(cell); return range.getClientRects().length; })"
+    )
+    assert lines_per_date
+    assert lines_per_date == [1] * len(lines_per_date)
+    # …and the table keeps within the page's column.
+    overflow = await page.locator("table.dues").evaluate(
+        "table => table.getBoundingClientRect().width - table.parentElement.clientWidth"
+    )
+    assert overflow <= 0
     # The page's own style sheet applies (CSP allows only our own).
     weight = await button.evaluate("el => getComputedStyle(el).fontWeight")
     assert weight == "600"

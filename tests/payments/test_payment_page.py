@@ -12,15 +12,19 @@ from html import unescape
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from aiohttp.test_utils import TestClient
+from sqlalchemy.engine import Engine
 
 from bot.web import init_app
 from kernel.clock import FrozenClock
 from kernel.i18n import format_money, render
 from kernel.money import to_grosze_count
-from kernel.settings import Settings
+from kernel.settings import LedgerSettings, Settings
 from payments.qr import NotForQrCode, QrTransfer, zbp_payload
 from payments.titles import QR_TITLE_LENGTH, Transfer, plan_transfers, qr_title
+from storage.bookings import Booking, book_payment
+from storage.ledger import LedgerPolicy
 from storage.payment_links import create_payment_link
 from storage.taxpayers import taxpayer_id_by_ref
 from tests.conftest import Store
@@ -183,3 +187,35 @@ def test_the_qr_payload_keeps_its_frame() -> None:
     ):
         with pytest.raises(NotForQrCode):
             zbp_payload(wrong)
+
+
+async def test_a_view_takes_two_queries_and_shows_a_booking_at_once(demo_server: Server) -> None:
+    """The link with its obligations, then the taxpayer's ledger: two queries once the rate
+    tables are cached, and nothing else is kept between views, so money booked meanwhile (here
+    by the one booking command, as a statement or another worker would) shows on the next."""
+    link = await demo_server.pay_link()
+    status, page, _ = await _get(demo_server, link)
+    assert status == 200
+    before = Decimal(_attribute(page, "data-total")[0])
+    statements: list[str] = []
+
+    def record(*args: Any) -> None:
+        statements.append(args[2])
+
+    sa.event.listen(Engine, "before_cursor_execute", record)
+    try:
+        status, page, _ = await _get(demo_server, link)
+    finally:
+        sa.event.remove(Engine, "before_cursor_execute", record)
+    assert status == 200
+    assert len([s for s in statements if s.lstrip().upper().startswith("SELECT")]) == 2
+    async with demo_server.store.sessions() as session:
+        taxpayer_id = await taxpayer_id_by_ref(session, REF)
+        await book_payment(
+            session,
+            Booking(taxpayer_id, "bank", "PAGE-1", NOW.date(), Decimal("100.00")),
+            LedgerPolicy.from_settings(LedgerSettings()),
+        )
+        await session.commit()
+    status, page, _ = await _get(demo_server, link)
+    assert Decimal(_attribute(page, "data-total")[0]) == before - Decimal("100.00")

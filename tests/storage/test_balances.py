@@ -435,7 +435,7 @@ async def test_a_taxpayer_with_nothing_owes_nothing(session: AsyncSession) -> No
     assert balance_to_json(balance) == expect("empty", date(2025, 1, 1), "0.00", "0.00", "0.00")
 
 
-async def test_a_balance_takes_two_queries_when_given_the_rates(store: Store) -> None:
+async def test_a_balance_takes_one_query_when_given_the_rates(store: Store) -> None:
     statements: list[str] = []
 
     def record(*args: Any) -> None:
@@ -455,7 +455,7 @@ async def test_a_balance_takes_two_queries_when_given_the_rates(store: Store) ->
     assert balance is not None
     assert len(balance.obligations) == 2
     queries = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
-    assert len(queries) == 2
+    assert len(queries) == 1
 
 
 async def _allocation_rows(session: AsyncSession) -> set[tuple[str, str | None, str, str]]:

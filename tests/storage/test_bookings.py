@@ -4,13 +4,15 @@ by the ledger; unmatched credits kept, listed and assigned (audited), on both en
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, date, datetime
+import random
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
 
 from kernel.errors import ConflictError, InputError, NotFoundError
+from kernel.money import to_grosze_count
 from storage.balances import load_rate_tables, refresh_allocations, taxpayer_balance
 from storage.bookings import (
     BANK_SOURCE,
@@ -236,3 +238,101 @@ async def test_a_booking_leaves_the_allocations_a_full_refresh_would_write(
     assert booked == await _allocation_rows(store)
     assert len(booked) == expected_rows
     assert any(interest > 0 for *_, interest in booked)
+
+
+async def _random_city(store: Store, prefix: str, seed: int) -> list[int]:
+    """Taxpayers `{prefix}T…` with random levies (some delivered late, some of civil law) and
+    earlier payments, allocated; the same city for the same seed whatever the prefix."""
+    rng = random.Random(seed)
+    kinds = ("property_tax", "vehicle_tax", "waste_fee", "dog_fee", "perpetual_usufruct")
+    ids: list[int] = []
+    async with store.sessions() as session:
+        for n in range(12):
+            taxpayer_id = await add_taxpayer(session, f"{prefix}T{n:02d}")
+            ids.append(taxpayer_id)
+            for k in range(rng.randint(0, 4)):
+                due = date(2026, 1, 1) + timedelta(days=rng.randrange(300))
+                late = rng.random() < 0.2
+                session.add(
+                    Obligation(
+                        ref=f"{prefix}O{n:02d}-{k}", taxpayer_id=taxpayer_id,
+                        kind=rng.choice(kinds), year=2026, due_date=due,
+                        amount=Decimal(rng.randrange(1_000, 400_000)) / 100, row_hash="h",
+                        decision_delivered_on=due - timedelta(days=5) if late else None,
+                    )
+                )  # fmt: skip
+            for k in range(rng.randint(0, 3)):
+                session.add(
+                    Payment(
+                        ref=f"{prefix}P{n:02d}-{k}", taxpayer_id=taxpayer_id,
+                        paid_on=date(2026, 1, 1) + timedelta(days=rng.randrange(400)),
+                        amount=Decimal(rng.randrange(100, 300_000)) / 100, row_hash="h",
+                    )
+                )  # fmt: skip
+        await session.flush()
+        await refresh_allocations(session, ids, POLICY, await load_rate_tables(session))
+        await session.commit()
+    return ids
+
+
+def _random_bookings(ids: list[int], prefix: str, seed: int) -> list[Booking]:
+    """A statement's worth of credits: several to some taxpayers, some back-dated before their
+    earlier payments, most after them."""
+    rng = random.Random(seed)
+    return [
+        Booking(
+            rng.choice(ids),
+            "bank",
+            f"{prefix}B{k:03d}",
+            date(2026, 1, 1) + timedelta(days=rng.randrange(500)),
+            Decimal(rng.randrange(100, 200_000)) / 100,
+        )  # fmt: skip
+        for k in range(40)
+    ]
+
+
+async def _allocations_by_name(store: Store, prefix: str) -> list[tuple[str, str, int, int]]:
+    """(payment ref, obligation ref or "" for an overpayment, principal, interest in grosze) of
+    one city's allocations, refs without the city's prefix."""
+    async with store.sessions() as session:
+        result = await session.execute(
+            sa.select(Payment.ref, Obligation.ref, Allocation.principal, Allocation.interest)
+            .join(Payment, Payment.id == Allocation.payment_id)
+            .outerjoin(Obligation, Obligation.id == Allocation.obligation_id)
+            .where(sa.or_(Payment.ref.startswith(prefix), Payment.ref.startswith(f"bank:{prefix}")))
+        )
+        return sorted(
+            (
+                payment.replace(prefix, ""),
+                "" if obligation is None else obligation.replace(prefix, ""),
+                to_grosze_count(principal),
+                to_grosze_count(interest),
+            )
+            for payment, obligation, principal, interest in result
+        )
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+async def test_a_batch_allocates_as_booking_one_by_one_and_as_a_full_refresh(
+    store: Store, seed: int
+) -> None:
+    """Two copies of a random city: one gets a statement's credits in one `book_payments`, the
+    other one `book_payment` (and one commit) each; then every allocation of the first is
+    rewritten from nothing. All three agree to the grosz."""
+    batch_ids = await _random_city(store, "A", seed)
+    single_ids = await _random_city(store, "Z", seed)
+    async with store.sessions() as session:
+        await book_payments(session, _random_bookings(batch_ids, "A", seed), POLICY)
+        await session.commit()
+    for booking in _random_bookings(single_ids, "Z", seed):
+        async with store.sessions() as session:
+            await book_payment(session, booking, POLICY)
+            await session.commit()
+    batch = await _allocations_by_name(store, "A")
+    assert batch == await _allocations_by_name(store, "Z")
+    assert any(interest > 0 for *_, interest in batch)
+    async with store.sessions() as session:
+        await session.execute(sa.delete(Allocation))
+        await refresh_allocations(session, batch_ids, POLICY, await load_rate_tables(session))
+        await session.commit()
+    assert batch == await _allocations_by_name(store, "A")
