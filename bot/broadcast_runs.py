@@ -1,0 +1,31 @@
+"""The broadcasts' fan-outs inside `gmina run` (notifier.broadcast_runner): the panel starts one
+here, and at start-up every broadcast left `sending` by a process that stopped is resumed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from bot.outbox import DISPATCHER
+from kernel.webkeys import CLOCK, SESSIONS, SETTINGS
+from notifier.broadcast_runner import BroadcastRunner
+
+BROADCAST_RUNNER = web.AppKey("broadcast_runner", BroadcastRunner)
+
+
+async def broadcast_runner_ctx(app: web.Application) -> AsyncIterator[None]:
+    """A cleanup context after the dispatcher's (stopped before it): each batch queued wakes the
+    dispatcher, so delivery starts while the fan-out goes on."""
+    dispatcher = app.get(DISPATCHER)
+    runner = BroadcastRunner(
+        app[SESSIONS],
+        app[CLOCK],
+        app[SETTINGS].reminders.quiet_hours,
+        on_batch=dispatcher.wake if dispatcher is not None else None,
+    )
+    app[BROADCAST_RUNNER] = runner
+    await runner.resume()
+    yield
+    await runner.close()
