@@ -9,6 +9,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
+from bot.broadcast_runs import BROADCAST_RUNNER
+from bot.web import init_app
+from kernel.settings import Settings
 from notifier.broadcast_runner import BroadcastRunner
 from notifier.broadcasts import fan_out, preview_broadcast
 from storage.broadcasts import (
@@ -23,6 +26,7 @@ from storage.broadcasts import (
 )
 from storage.outbox_models import OutboxMessage
 from tests.conftest import Store
+from tests.conversation_helpers import ClientMaker
 from tests.notifier.broadcast_city import NOW, add_team, build_city, clock
 from tests.notifier.conftest import TelegramLine, make_dispatcher
 
@@ -109,6 +113,18 @@ async def test_a_stopped_server_leaves_it_sending_and_the_next_one_finishes_it(
         assert (await get_broadcast(session, started)).queued == 4
         counts = await broadcast_counts(session, started)
     assert {channel: count for channel, _, count in counts} == preview.per_channel
+    assert await _outbox_count(store) == 4
+
+
+async def test_the_server_resumes_a_broadcast_left_sending_when_it_starts(
+    store: Store, started: int, aiohttp_client: ClientMaker
+) -> None:
+    settings = Settings.model_validate({"database": {"url": store.url}})
+    client = await aiohttp_client(init_app(settings, clock=clock()))
+    runner = client.app[BROADCAST_RUNNER]
+    await _wait_until_idle(runner, started)
+    async with store.sessions() as session:
+        assert (await get_broadcast(session, started)).status == "sent"
     assert await _outbox_count(store) == 4
 
 
