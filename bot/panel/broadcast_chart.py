@@ -13,12 +13,15 @@ from datetime import datetime
 from kernel.clock import WARSAW
 from storage.broadcasts import Timeline
 
-WIDTH = 640
-HEIGHT = 240
+WIDTH = 420
+HEIGHT = 210
 # Room for the axes' labels: left, top, right, bottom.
-MARGIN = (48, 12, 12, 36)
-X_LABELS = 6
-Y_TICKS = 4
+MARGIN = (44, 12, 12, 32)
+X_LABELS = 4
+# At most this many steps on the count axis, each a whole number.
+Y_STEPS = 4
+# A lone bar (a broadcast that went out within one interval) is not drawn across the chart.
+WIDEST_BAR = 40.0
 # Fill colours with at least 3:1 contrast on white (WCAG 1.4.11), told apart by the legend too.
 COLOURS = {"telegram": "#1f6fb2", "sms": "#a34f00", "email": "#2e7d32"}
 OTHER_COLOUR = "#5a5a5a"
@@ -78,6 +81,13 @@ def nice_ceiling(value: int) -> int:
         step *= 10
 
 
+def count_axis(peak: int) -> tuple[int, int]:
+    """The count axis for a tallest bar of `peak`: (its top, its step), whole numbers, the
+    step a round one and at most `Y_STEPS` of them."""
+    step = nice_ceiling(-(-peak // Y_STEPS))
+    return step * max(1, -(-peak // step)), step
+
+
 def time_label(at: datetime, step_seconds: int) -> str:
     local = at.astimezone(WARSAW)
     if step_seconds >= 86400:
@@ -93,9 +103,9 @@ def chart(timeline: Timeline) -> Chart:
     intervals = max(timeline.intervals, 1)
     channels = list(timeline.counts)
     totals = [sum(timeline.counts[c][i] for c in channels) for i in range(timeline.intervals)]
-    peak = nice_ceiling(max(totals, default=0))
+    peak, y_step = count_axis(max(totals, default=0))
     slot = (right - left) / intervals
-    gap = min(2.0, slot * 0.2)
+    width = min(slot - min(2.0, slot * 0.2), WIDEST_BAR)
     bars: list[Bar] = []
     labels = [
         time_label(timeline.interval_start(i), timeline.step_seconds) for i in range(intervals)
@@ -110,9 +120,9 @@ def chart(timeline: Timeline) -> Chart:
             base -= height
             bars.append(
                 Bar(
-                    x=round(left + index * slot + gap / 2, 2),
+                    x=round(left + (index + 0.5) * slot - width / 2, 2),
                     y=round(base, 2),
-                    width=round(slot - gap, 2),
+                    width=round(width, 2),
                     height=round(height, 2),
                     channel=channel,
                     colour=COLOURS.get(channel, OTHER_COLOUR),
@@ -126,8 +136,8 @@ def chart(timeline: Timeline) -> Chart:
         for index in range(0, intervals, every)
     ]
     y_ticks = [
-        Tick(round(bottom - (bottom - top) * n / Y_TICKS, 2), _count_label(peak * n / Y_TICKS))
-        for n in range(Y_TICKS + 1)
+        Tick(round(bottom - (bottom - top) * count / peak, 2), str(count))
+        for count in range(0, peak + 1, y_step)
     ]
     rows = [
         Row(labels[i], [timeline.counts[c][i] for c in channels], totals[i])
@@ -148,7 +158,3 @@ def chart(timeline: Timeline) -> Chart:
         step_seconds=timeline.step_seconds,
         total=sum(totals),
     )
-
-
-def _count_label(value: float) -> str:
-    return str(int(value)) if value == int(value) else f"{value:.1f}"

@@ -29,7 +29,7 @@ from aiohttp import web
 from multidict import MultiDictProxy
 
 from bot.broadcast_runs import BROADCAST_RUNNER
-from bot.panel.auth import current_staff, requires
+from bot.panel.auth import SECURITY_HEADERS, current_staff, requires
 from bot.panel.broadcast_chart import chart
 from bot.panel.forms import form_text
 from bot.panel.render import N_, render, translator
@@ -62,8 +62,8 @@ from storage.staff import APPROVERS, NotAllowed, Role, Staff, StaffError
 
 BASE = "/panel/broadcasts"
 NAV: NavItem | None = NavItem(BASE, N_("Broadcasts"))
-# The outbox's statuses in the order a message passes them, as the status page's columns.
-STATUS_COLUMNS = [
+# The outbox's statuses in the order a message passes them, as the status page's rows.
+STATUS_ORDER = [
     Status.CREATED,
     Status.SENDING,
     Status.TEMPORARY_FAILURE,
@@ -73,6 +73,8 @@ STATUS_COLUMNS = [
     Status.TECHNICAL_FAILURE,
     Status.WITHDRAWN,
 ]
+# The status page's script reads counts.json and the chart from this origin.
+STATUS_PAGE_POLICY = SECURITY_HEADERS["Content-Security-Policy"] + "; connect-src 'self'"
 # A message in one of these may still change: the status page keeps polling.
 MOVING = frozenset({Status.CREATED, Status.SENDING, Status.TEMPORARY_FAILURE, Status.SENT})
 # Words the pages show for the store's values, translated where shown.
@@ -365,16 +367,16 @@ async def _counts(
     async with request.app[SESSIONS]() as session:
         broadcast = await get_broadcast(session, broadcast_id)
         rows = await broadcast_counts(session, broadcast_id)
-    columns = [str(status) for status in STATUS_COLUMNS]
-    counts = {channel: dict.fromkeys(columns, 0) for channel in ANNOUNCEMENT_CHANNELS}
+    statuses = [str(status) for status in STATUS_ORDER]
+    counts = {channel: dict.fromkeys(statuses, 0) for channel in ANNOUNCEMENT_CHANNELS}
     for channel, status, count in rows:
-        counts.setdefault(channel, dict.fromkeys(columns, 0))[status] = count
+        counts.setdefault(channel, dict.fromkeys(statuses, 0))[status] = count
     return broadcast, counts
 
 
 def _totals(counts: Mapping[str, Mapping[str, int]]) -> dict[str, Any]:
     """The table's margins: per channel, per status, and all of them."""
-    statuses = {str(s): sum(by[str(s)] for by in counts.values()) for s in STATUS_COLUMNS}
+    statuses = {str(s): sum(by[str(s)] for by in counts.values()) for s in STATUS_ORDER}
     return {
         "channels": {channel: sum(by.values()) for channel, by in counts.items()},
         "statuses": statuses,
@@ -424,7 +426,7 @@ async def _status_page(
         "broadcast": broadcast,
         "counts": counts,
         "totals": _totals(counts),
-        "columns": [str(status) for status in STATUS_COLUMNS],
+        "statuses": [str(status) for status in STATUS_ORDER],
         "running": running,
         "moving": _moving(broadcast, counts, running),
         "actions": _actions(current_staff(request), broadcast, running),
@@ -434,7 +436,9 @@ async def _status_page(
         "text_languages": LANGUAGES,
         **await _chart_context(request, broadcast_id),
     }
-    return await render(request, "panel/broadcast.html", context, status=status)
+    page = await render(request, "panel/broadcast.html", context, status=status)
+    page.headers["Content-Security-Policy"] = STATUS_PAGE_POLICY
+    return page
 
 
 @requires(Role.CLERK)
