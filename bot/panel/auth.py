@@ -25,6 +25,7 @@ from bot.panel.render import refusal
 from bot.panel.sessions import COOKIE, COOKIE_PATH, PanelSession
 from bot.panel.state import PANEL, SESSION, STAFF, may, signed_in_staff
 from kernel.webkeys import CLOCK, SESSIONS
+from storage.panel_security import session_ended
 from storage.staff import APPROVERS, Role, Staff, signed_in_state
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -132,10 +133,12 @@ async def _checked(
         return PanelSession.anonymous(), "expired"
     async with request.app[SESSIONS]() as session:
         state = await signed_in_state(session, found.name)
+        ended = await session_ended(session, found.sid)
     if (
-        state is None
+        ended
+        or state is None
         or state.staff.disabled
-        or state.password_changed_at.isoformat() != found.password_changed_at
+        or state.credentials_stamp != found.credentials
     ):
         return PanelSession.anonymous(), "ended"
     request[STAFF] = state.staff
@@ -147,7 +150,11 @@ def _is_public(path: str) -> bool:
 
 
 def _may_pass_before_second_factor(path: str) -> bool:
-    return path in BEFORE_SECOND_FACTOR or path.startswith(BEFORE_SECOND_FACTOR_PREFIXES)
+    return (
+        _is_public(path)
+        or path in BEFORE_SECOND_FACTOR
+        or path.startswith(BEFORE_SECOND_FACTOR_PREFIXES)
+    )
 
 
 def _finish(request: web.Request, response: web.StreamResponse, sent: str | None) -> None:
