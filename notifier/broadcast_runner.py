@@ -2,6 +2,7 @@
 the server, not by the request that started it, so closing the page stops nothing.
 
     start(id)       run the fan-out of a `sending` broadcast unless this process already runs it
+    running(id), wait(id)   whether it runs here; until it ends
     resume()        at start-up: every broadcast left `sending` (the process died mid-way)
     close()         at shutdown: each fan-out stops after its batch and stays `sending`
 
@@ -47,6 +48,12 @@ class BroadcastRunner:
 
     def running(self, broadcast_id: int) -> bool:
         return broadcast_id in self._tasks
+
+    async def wait(self, broadcast_id: int) -> None:
+        """Until this process's fan-out of the broadcast ends (at once when none runs)."""
+        task = self._tasks.get(broadcast_id)
+        if task is not None:
+            await asyncio.shield(task)
 
     def start(self, broadcast_id: int) -> bool:
         """Fan the broadcast out in the background; False when it is already running here."""

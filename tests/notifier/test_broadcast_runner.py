@@ -51,14 +51,6 @@ async def _outbox_count(store: Store) -> int:
         return int(await session.scalar(sa.select(sa.func.count()).select_from(OutboxMessage)))
 
 
-async def _wait_until_idle(runner: BroadcastRunner, broadcast_id: int) -> None:
-    for _ in range(500):
-        if not runner.running(broadcast_id):
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"broadcast {broadcast_id} still running")
-
-
 async def test_started_twice_it_runs_once_and_queues_each_message_once(
     store: Store, started: int
 ) -> None:
@@ -68,10 +60,10 @@ async def test_started_twice_it_runs_once_and_queues_each_message_once(
     )
     assert runner.start(started) is True
     assert runner.start(started) is False
-    await _wait_until_idle(runner, started)
+    await runner.wait(started)
     # Started again after it finished: the broadcast is `sent`, nothing more is queued.
     assert runner.start(started) is True
-    await _wait_until_idle(runner, started)
+    await runner.wait(started)
     await runner.close()
     async with store.sessions() as session:
         assert (await get_broadcast(session, started)).status == "sent"
@@ -106,7 +98,7 @@ async def test_a_stopped_server_leaves_it_sending_and_the_next_one_finishes_it(
 
     restarted = BroadcastRunner(store.sessions, clock(), None, batch_size=2)
     assert await restarted.resume() == [started]
-    await _wait_until_idle(restarted, started)
+    await restarted.wait(started)
     await restarted.close()
     preview = await preview_broadcast(store.sessions, started, clock())
     async with store.sessions() as session:
@@ -122,7 +114,7 @@ async def test_the_server_resumes_a_broadcast_left_sending_when_it_starts(
     settings = Settings.model_validate({"database": {"url": store.url}})
     client = await aiohttp_client(init_app(settings, clock=clock()))
     runner = client.app[BROADCAST_RUNNER]
-    await _wait_until_idle(runner, started)
+    await runner.wait(started)
     async with store.sessions() as session:
         assert (await get_broadcast(session, started)).status == "sent"
     assert await _outbox_count(store) == 4

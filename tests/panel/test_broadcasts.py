@@ -12,19 +12,29 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 import sqlalchemy as sa
 from aiohttp.test_utils import TestServer
 
+from bot.broadcast_runs import BROADCAST_RUNNER
+from bot.panel.app import PANEL_SITE
 from bot.web import init_app
 from kernel.clock import FrozenClock
-from storage.broadcasts import get_broadcast
+from storage.broadcasts import (
+    approve_broadcast,
+    broadcast_counts,
+    create_broadcast,
+    get_broadcast,
+)
 from storage.staff import Role
 from storage.staff_models import Broadcast
 from tests.broadcast_peers import ACCOUNT_SID, AUTH_TOKEN, PUBLIC, TOKEN, delivering_panel_settings
 from tests.conftest import Store
-from tests.notifier.broadcast_city import build_city
-from tests.panel.conftest import NOW, ClientMaker, Panel, StaffClient
+from tests.notifier.broadcast_city import PASSWORD as QUICK_PASSWORD
+from tests.notifier.broadcast_city import add_team, build_city
+from tests.panel.conftest import NOW, ClientMaker, Panel, StaffClient, csrf_token_of
+from tests.panel_helpers import panel_settings
 from tests.peers.smtp import SmtpServer, start_smtp
 from tests.peers.telegram import TelegramPeer
 from tests.peers.twilio import TwilioPeer
@@ -333,3 +343,36 @@ async def test_a_draft_is_edited_in_the_panel(city: City) -> None:
         "broadcast.segment",
         "broadcast.text",
     ]
+
+
+async def test_on_the_panels_own_port_send_fans_out_in_the_main_apps_runner(
+    store: Store, aiohttp_client: ClientMaker
+) -> None:
+    async with store.sessions() as session:
+        await build_city(session)
+        await add_team(session)
+        made = await create_broadcast(session, "all", "pl", TEXT_PL, staff="kasia", now=NOW)
+        await approve_broadcast(session, made.id, staff="anna", now=NOW)
+        await session.commit()
+    settings = panel_settings(store.url, panel={"port": 0, "bind": "127.0.0.1"})
+    app = init_app(settings, clock=FrozenClock(NOW))
+    await aiohttp_client(app)
+    panel_url = app[PANEL_SITE].url
+    assert panel_url is not None
+    jar = aiohttp.CookieJar(unsafe=True)
+    async with aiohttp.ClientSession(base_url=panel_url, cookie_jar=jar) as browser:
+        async with browser.get("/panel/login") as form:
+            token = csrf_token_of(await form.text())
+        fields = {"username": "kasia", "password": QUICK_PASSWORD, "csrf_token": token}
+        async with browser.post("/panel/login", data=fields) as home:
+            token = csrf_token_of(await home.text())
+        send = f"/panel/broadcasts/{made.id}/send"
+        async with browser.post(send, data={"csrf_token": token}) as page:
+            assert page.status == 200
+            assert str(page.url).endswith(f"/panel/broadcasts/{made.id}?done=sending")
+    async with asyncio.timeout(20):
+        await app[BROADCAST_RUNNER].wait(made.id)
+    async with store.sessions() as session:
+        assert (await get_broadcast(session, made.id)).status == "sent"
+        counts = await broadcast_counts(session, made.id)
+    assert sum(count for _, _, count in counts) == 4
