@@ -1,9 +1,12 @@
 """The broadcasts' fan-outs inside `gmina run` (notifier.broadcast_runner): the panel starts one
-here, and at start-up every broadcast left `sending` by a process that stopped is resumed.
+here, and `reminders.start_delay_seconds` after start-up every broadcast left `sending` by a
+process that stopped is resumed.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 
 from aiohttp import web
@@ -26,6 +29,16 @@ async def broadcast_runner_ctx(app: web.Application) -> AsyncIterator[None]:
         on_batch=dispatcher.wake if dispatcher is not None else None,
     )
     app[BROADCAST_RUNNER] = runner
-    await runner.resume()
+    # Like the reminders' catch-up, a while after start-up: the server answers first.
+    delay = app[SETTINGS].reminders.start_delay_seconds
+
+    async def resume_later() -> None:
+        await asyncio.sleep(delay)
+        await runner.resume()
+
+    resuming = asyncio.create_task(resume_later(), name="broadcasts-resume")
     yield
+    resuming.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await resuming
     await runner.close()

@@ -9,7 +9,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
-from bot.broadcast_runs import BROADCAST_RUNNER
 from bot.web import init_app
 from kernel.settings import Settings
 from notifier.broadcast_runner import BroadcastRunner
@@ -111,12 +110,17 @@ async def test_a_stopped_server_leaves_it_sending_and_the_next_one_finishes_it(
 async def test_the_server_resumes_a_broadcast_left_sending_when_it_starts(
     store: Store, started: int, aiohttp_client: ClientMaker
 ) -> None:
-    settings = Settings.model_validate({"database": {"url": store.url}})
-    client = await aiohttp_client(init_app(settings, clock=clock()))
-    runner = client.app[BROADCAST_RUNNER]
-    await runner.wait(started)
-    async with store.sessions() as session:
-        assert (await get_broadcast(session, started)).status == "sent"
+    settings = Settings.model_validate(
+        {"database": {"url": store.url}, "reminders": {"start_delay_seconds": 0}}
+    )
+    await aiohttp_client(init_app(settings, clock=clock()))
+    for _ in range(400):
+        async with store.sessions() as session:
+            if (await get_broadcast(session, started)).status == "sent":
+                break
+        await asyncio.sleep(0.05)
+    else:
+        raise AssertionError("the broadcast left sending was not resumed")
     assert await _outbox_count(store) == 4
 
 
