@@ -22,6 +22,7 @@ from prometheus_client import (
 )
 from sqlalchemy import text
 
+from bot.broadcast_runs import broadcast_runner_ctx
 from bot.channels.conversation import setup_conversation
 from bot.channels.sms import setup_sms
 from bot.channels.telegram import setup_telegram
@@ -149,6 +150,7 @@ def init_app(settings: Settings, *, clock: Clock | None = None) -> web.Applicati
     app.cleanup_ctx.append(_store_ctx)
     app.cleanup_ctx.append(retention_ctx)
     app.cleanup_ctx.append(outbox_ctx)
+    app.cleanup_ctx.append(broadcast_runner_ctx)
     app.cleanup_ctx.append(scheduler_ctx)
     app.router.add_get("/health", health)
     app.router.add_get("/metrics", metrics)

@@ -6,10 +6,15 @@ then queues them in batches, each batch its own short transaction under the broa
 (`storage.broadcasts.enqueue_batch`). Every message's outbox key is
 `broadcast:<id>:<taxpayer id>:<channel>`, so a second `send`, or one after a crash, queues only
 what is missing; a cancel between batches stops the fan-out at the next one.
+
+`send_broadcast` starts and fans out in one call (the command line). The server starts it with
+`storage.broadcasts.begin_send` in the request and runs `fan_out` in the background
+(`notifier.broadcast_runner`), resuming at start-up every broadcast left `sending`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
@@ -140,12 +145,40 @@ async def send_broadcast(
     batch_size: int = BATCH_SIZE,
     sms_meter: SmsMeter | None = None,
 ) -> SendResult:
-    """Fan an approved broadcast out into the outbox (or finish one whose fan-out was cut).
-    SMS and Telegram messages queued in `quiet_hours` wait until they end; `sms_meter` (the
-    server's settings) records each SMS row's segments and encoding."""
+    """Start (or resume) an approved broadcast and fan it out into the outbox, all in this
+    call: the command line's way. The panel starts it and hands the fan-out to the server."""
     async with sessions() as session:
-        broadcast = await begin_send(session, broadcast_id, staff=staff, now=clock.now())
+        await begin_send(session, broadcast_id, staff=staff, now=clock.now())
         await session.commit()
+    return await fan_out(
+        sessions,
+        broadcast_id,
+        clock=clock,
+        quiet_hours=quiet_hours,
+        progress=progress,
+        batch_size=batch_size,
+        sms_meter=sms_meter,
+    )
+
+
+async def fan_out(
+    sessions: async_sessionmaker[AsyncSession],
+    broadcast_id: int,
+    *,
+    clock: Clock,
+    quiet_hours: str | None,
+    progress: Progress | None = None,
+    batch_size: int = BATCH_SIZE,
+    stop: asyncio.Event | None = None,
+    sms_meter: SmsMeter | None = None,
+) -> SendResult:
+    """Queue a `sending` broadcast's messages that are not queued yet, batch by batch, and mark
+    it `sent`. SMS and Telegram messages queued in `quiet_hours` wait until they end;
+    `sms_meter` (the server's settings) records each SMS row's segments and encoding. Returns
+    early (`stopped`, still `sending`, to be resumed) when `stop` is set between batches, and
+    when the broadcast was cancelled meanwhile."""
+    async with sessions() as session:
+        broadcast = await get_broadcast(session, broadcast_id)
         recipients = await _recipients(session, broadcast, today_in_warsaw(clock))
     now = clock.now()
     not_before = {
@@ -156,6 +189,9 @@ async def send_broadcast(
     log.info("broadcast %s: %s recipients", broadcast_id, len(recipients))
     added = done = 0
     for start in range(0, len(recipients), batch_size):
+        if stop is not None and stop.is_set():
+            log.info("broadcast %s: paused after %s of %s", broadcast_id, done, len(recipients))
+            return SendResult(broadcast, len(recipients), added, stopped=True)
         batch = [
             _message(
                 broadcast,
@@ -170,10 +206,10 @@ async def send_broadcast(
         async with sessions() as session:
             queued = await enqueue_batch(session, broadcast_id, batch, clock.now())
         if queued is None:
-            log.info("broadcast %s: cancelled after %s of %s", broadcast_id, done, len(recipients))
+            log.info("broadcast %s: stopped after %s of %s", broadcast_id, done, len(recipients))
             async with sessions() as session:
-                cancelled = await get_broadcast(session, broadcast_id)
-            return SendResult(cancelled, len(recipients), added, stopped=True)
+                now_as_it_is = await get_broadcast(session, broadcast_id)
+            return SendResult(now_as_it_is, len(recipients), added, stopped=True)
         added += queued
         done += len(batch)
         if progress is not None:

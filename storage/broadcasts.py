@@ -8,6 +8,8 @@
     finish_send           sending → sent, with how many messages were queued
     cancel_broadcast      any but cancelled → cancelled; its queued rows become `withdrawn`
     broadcast_counts      (channel, status, count) of its outbox rows
+    broadcast_timeline    its messages handed to a provider per channel and interval (a chart)
+    sending_broadcasts    those whose fan-out has not finished (the server resumes them)
 
 `staff` is a staff member's name, or None for the operator at the server's command line (who is
 nobody's second pair of eyes: a broadcast drafted without a name may be approved by any
@@ -27,7 +29,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -41,7 +43,7 @@ from storage.outbox import NewMessage, Status, enqueue_bulk
 from storage.outbox_models import OutboxMessage
 from storage.preferences import channel_of_kind, reachable_addresses
 from storage.segments import Segment, overdue_taxpayers, parse_segment, segment_filter
-from storage.sql import lock_rows
+from storage.sql import epoch_seconds, lock_rows
 from storage.staff import APPROVERS, NotAllowed, Role, acting_staff
 from storage.staff_models import Broadcast
 
@@ -339,6 +341,65 @@ async def broadcast_counts(session: AsyncSession, broadcast_id: int) -> list[tup
         .order_by(row.channel, row.status)
     )
     return [(channel, status, int(count)) for channel, status, count in result.all()]
+
+
+# Interval widths a timeline may use, in seconds: the first that keeps it within its bars.
+TIMELINE_STEPS = (1, 5, 10, 30, 60, 300, 900, 1800, 3600, 3 * 3600, 6 * 3600, 86400, 7 * 86400)
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """Messages handed to a provider (`sent_at`) per channel and interval, oldest first."""
+
+    start: datetime
+    step_seconds: int
+    # channel → one count per interval
+    counts: dict[str, list[int]]
+
+    @property
+    def intervals(self) -> int:
+        return len(next(iter(self.counts.values()), []))
+
+    def interval_start(self, index: int) -> datetime:
+        return self.start + timedelta(seconds=index * self.step_seconds)
+
+
+async def broadcast_timeline(
+    session: AsyncSession, broadcast_id: int, most_intervals: int = 48
+) -> Timeline | None:
+    """When its messages went out, in at most `most_intervals` intervals of a round width;
+    None before the first one went."""
+    row = OutboxMessage
+    mine = sa.and_(row.broadcast_id == broadcast_id, row.sent_at.is_not(None))
+    second = epoch_seconds(session, row.sent_at)
+    first, last = (
+        await session.execute(sa.select(sa.func.min(second), sa.func.max(second)).where(mine))
+    ).one()
+    if first is None:
+        return None
+    span = int(last) - int(first) + 1
+    step = next((s for s in TIMELINE_STEPS if span <= s * most_intervals), TIMELINE_STEPS[-1])
+    origin = int(first) - int(first) % step
+    interval = ((second - origin) // step).label("interval")
+    result = await session.execute(
+        sa.select(row.channel, interval, sa.func.count())
+        .where(mine)
+        .group_by(row.channel, interval)
+    )
+    intervals = (int(last) - origin) // step + 1
+    counts: dict[str, list[int]] = {}
+    for channel, index, count in result.all():
+        counts.setdefault(channel, [0] * intervals)[int(index)] += int(count)
+    return Timeline(datetime.fromtimestamp(origin, UTC), step, dict(sorted(counts.items())))
+
+
+async def sending_broadcasts(session: AsyncSession) -> list[int]:
+    result = await session.scalars(
+        sa.select(Broadcast.id)
+        .where(Broadcast.status == BroadcastStatus.SENDING)
+        .order_by(Broadcast.id)
+    )
+    return list(result)
 
 
 async def list_broadcasts(session: AsyncSession, limit: int = 50) -> list[BroadcastView]:

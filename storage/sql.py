@@ -2,8 +2,9 @@
 
 Every other storage module writes engine-neutral SQLAlchemy and calls these for the rest, so a
 dialect branch appears here and nowhere else. The API: `is_postgresql`, `among` (IN lists),
-`lock_rows` and `lock_name` (row and named locks until the transaction ends), `add_days`,
-`insert_rows`, `insert_new_rows`, `update_rows`, `update_each` and `copy_rows` (bulk writes),
+`lock_rows` and `lock_name` (row and named locks until the transaction ends), `add_days` and
+`epoch_seconds`, `insert_rows`, `insert_new_rows`, `update_rows`, `update_each` and `copy_rows`
+(bulk writes),
 `insert_on_conflict` and `upsert`, `skip_locked` and `has_one_writer` (work queues),
 `driver_timestamp`, `analyze_after_load`, and `store_error_reason` / `is_lock_timeout` for driver
 errors. Table and column names passed in come from our own metadata, never from input.
@@ -19,8 +20,10 @@ from typing import Any, TypeVar
 
 import psycopg
 from sqlalchemy import (
+    BigInteger,
     Column,
     ColumnElement,
+    Integer,
     Select,
     Table,
     Update,
@@ -309,6 +312,15 @@ def add_days(bind: AsyncSession, column: Any, days: int) -> ColumnElement[Any]:
     if bind.get_bind().dialect.name == "postgresql":
         return column + days  # type: ignore[no-any-return]
     return func.date(column, f"{days:+d} days")
+
+
+def epoch_seconds(bind: AsyncSession, column: Any) -> ColumnElement[int]:
+    """Whole seconds since 1970 of a UtcDateTime column, as an integer on both engines (so that
+    `epoch_seconds(...) / n` divides whole numbers): PostgreSQL extracts the epoch, SQLite reads
+    its stored UTC text with strftime('%s')."""
+    if bind.get_bind().dialect.name == "postgresql":
+        return func.floor(func.extract("epoch", column)).cast(BigInteger)
+    return func.strftime("%s", column).cast(Integer)
 
 
 def skip_locked(statement: Select[Any], bind: AsyncSession, of: Any) -> Select[Any]:

@@ -25,6 +25,7 @@ from types import ModuleType
 
 from aiohttp import web
 
+from bot.broadcast_runs import BROADCAST_RUNNER
 from bot.panel import audit_page, home, login, second_factor
 from bot.panel.auth import session_middleware
 from bot.panel.csrf import csrf_middleware
@@ -105,6 +106,8 @@ async def _serve_on_own_port(
     settings = app[SETTINGS]
     host = settings.panel.bind or settings.web.host
     panel_app[SESSIONS] = app[SESSIONS]
+    # One fan-out per broadcast in the process: the panel's Send starts it in the main app's.
+    panel_app[BROADCAST_RUNNER] = app[BROADCAST_RUNNER]
     runner = web.AppRunner(panel_app, handler_cancellation=True)
     await runner.setup()
     try:

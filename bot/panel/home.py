@@ -12,7 +12,11 @@ from bot.panel.render import render
 from storage.staff import Role
 
 STATIC = Path(__file__).with_name("static")
-ASSETS = {"panel.css": "text/css"}
+ASSETS = {
+    "panel.css": "text/css",
+    "broadcasts.css": "text/css",
+    "broadcasts.js": "text/javascript",
+}
 
 
 @requires(Role.CLERK)
