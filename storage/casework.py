@@ -1,29 +1,26 @@
-"""Casework: forms residents submitted as cases, and conversations handed to the office.
+"""Casework: forms residents submitted as cases (hand-offs are `storage.handoffs`).
 
-References are `<prefix>-<year>-<number>`, numbered per year (Europe/Warsaw) by `ref_sequences`,
-whose row lock orders concurrent writers. A turn run again files no second case (`turn_key`), and
-a chat with an open hand-off ticket joins it. The caller commits.
+References are `<prefix>-<year>-<number>`, numbered per year (Europe/Warsaw) by
+`storage.references`. A turn run again files no second case (`turn_key`). The caller commits.
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kernel.clock import WARSAW
-from kernel.redact import mask_pesel_everywhere, mask_secrets
 from storage.audit import audit, chat_actor
-from storage.conversation_models import Case, HandoffTicket, RefSequence
-from storage.sql import insert_on_conflict
+from storage.conversation_models import Case
+from storage.references import next_number
 
 CASE_PREFIX = "RS"
-TICKET_PREFIX = "ZG"
 
 
 class CaseStatus(enum.StrEnum):
@@ -42,24 +39,6 @@ class CaseRecord:
     data: dict[str, Any]
     created_at: datetime
     updated_at: datetime
-
-
-async def _next_number(session: AsyncSession, name: str, year: int) -> int:
-    """The next number of `name` in `year`; the row stays locked until the caller commits."""
-    await session.execute(
-        insert_on_conflict(session, RefSequence)
-        .values(name=name, year=year, last=0)
-        .on_conflict_do_nothing()
-    )
-    claimed = await session.execute(
-        update(RefSequence)
-        .where(RefSequence.name == name, RefSequence.year == year)
-        .values(last=RefSequence.last + 1)
-        .returning(RefSequence.last)
-        .execution_options(synchronize_session=False)
-    )
-    number: int = claimed.scalar_one()
-    return number
 
 
 async def create_case(
@@ -81,7 +60,7 @@ async def create_case(
         if filed is not None:
             return filed
     year = now.astimezone(WARSAW).year
-    ref = f"{prefix}-{year}-{await _next_number(session, 'case', year):06d}"
+    ref = f"{prefix}-{year}-{await next_number(session, 'case', year):06d}"
     await session.execute(
         insert(Case).values(
             ref=ref,
@@ -134,86 +113,6 @@ async def get_case(session: AsyncSession, taxpayer_id: int, case_ref: str) -> Ca
         select(Case).where(Case.ref == case_ref.strip().upper(), Case.taxpayer_id == taxpayer_id)
     )
     return _case_record(case) if case is not None else None
-
-
-async def create_handoff_ticket(
-    session: AsyncSession,
-    channel: str,
-    sender_id: str,
-    taxpayer_id: int | None,
-    last_turns: Sequence[Any],
-    now: datetime,
-) -> str:
-    """Hand the conversation to the office; returns the ticket reference, e.g. `ZG-2026-000007`.
-
-    PESEL-shaped numbers and activation codes in the transcript are masked before it is kept.
-
-    A chat with a ticket still open joins it: asking twice (or a turn run again) is one ticket.
-    """
-    open_ref = await session.scalar(
-        select(HandoffTicket.ref)
-        .where(
-            HandoffTicket.channel == channel,
-            HandoffTicket.sender_id == sender_id,
-            HandoffTicket.status == "open",
-        )
-        .order_by(HandoffTicket.id)
-        .limit(1)
-    )
-    if open_ref is not None:
-        return open_ref
-    year = now.astimezone(WARSAW).year
-    ref = f"{TICKET_PREFIX}-{year}-{await _next_number(session, 'handoff', year):06d}"
-    await session.execute(
-        insert(HandoffTicket).values(
-            ref=ref,
-            channel=channel,
-            sender_id=sender_id,
-            taxpayer_id=taxpayer_id,
-            transcript=[mask_pesel_everywhere(_masked_turn(turn)) for turn in last_turns],
-            status="open",
-            created_at=now,
-        )
-    )
-    await audit(
-        session,
-        chat_actor(channel),
-        "handoff.created",
-        taxpayer_id,
-        {"ticket_ref": ref, "channel": channel},
-        now,
-    )
-    return ref
-
-
-def _masked_turn(turn: Any) -> Any:
-    """A transcript turn with PESEL and codes masked in its text (staff read it, it is kept)."""
-    if isinstance(turn, Mapping) and isinstance(turn.get("text"), str):
-        return {**turn, "text": mask_secrets(turn["text"])}
-    return turn
-
-
-async def open_handoff_ticket(session: AsyncSession, channel: str, sender_id: str) -> str | None:
-    """The reference of this chat's hand-off ticket still open, if any."""
-    ref: str | None = await session.scalar(
-        select(HandoffTicket.ref)
-        .where(
-            HandoffTicket.channel == channel,
-            HandoffTicket.sender_id == sender_id,
-            HandoffTicket.status == "open",
-        )
-        .order_by(HandoffTicket.id.desc())
-        .limit(1)
-    )
-    return ref
-
-
-async def join_handoff_ticket(session: AsyncSession, ref: str, last_turns: Sequence[Any]) -> None:
-    """The resident asked again while the ticket is open: staff see the newer turns there."""
-    transcript = [mask_pesel_everywhere(_masked_turn(turn)) for turn in last_turns]
-    await session.execute(
-        update(HandoffTicket).where(HandoffTicket.ref == ref).values(transcript=transcript)
-    )
 
 
 async def same_case_since(

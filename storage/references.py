@@ -1,0 +1,28 @@
+"""References numbered per kind and year, e.g. `RS-2026-000123` (cases), `ZG-2026-000007`
+(hand-offs): `ref_sequences` keeps the last number, and its row lock orders concurrent writers."""
+
+from __future__ import annotations
+
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.conversation_models import RefSequence
+from storage.sql import insert_on_conflict
+
+
+async def next_number(session: AsyncSession, name: str, year: int) -> int:
+    """The next number of `name` in `year`; the row stays locked until the caller commits."""
+    await session.execute(
+        insert_on_conflict(session, RefSequence)
+        .values(name=name, year=year, last=0)
+        .on_conflict_do_nothing()
+    )
+    claimed = await session.execute(
+        update(RefSequence)
+        .where(RefSequence.name == name, RefSequence.year == year)
+        .values(last=RefSequence.last + 1)
+        .returning(RefSequence.last)
+        .execution_options(synchronize_session=False)
+    )
+    number: int = claimed.scalar_one()
+    return number
