@@ -27,31 +27,12 @@ from storage.handoffs import (
     ticket,
     ticket_messages,
 )
-from storage.staff_models import StaffMember
 from tests.conftest import Store
+from tests.handoff_helpers import add_clerks
 from tests.resident_helpers import PESEL, add_taxpayer
 
 NOW = datetime(2026, 3, 10, 9, 30, tzinfo=UTC)
 LATER = NOW + timedelta(minutes=5)
-
-
-async def add_clerks(session: AsyncSession, *names: str) -> None:
-    """Staff rows as the panel's accounts are (no password is checked here)."""
-    await session.execute(
-        sa.insert(StaffMember),
-        [
-            {
-                "name": name,
-                "role": "clerk",
-                "password_hash": "-",
-                "disabled": False,
-                "created_at": NOW,
-                "updated_at": NOW,
-                "password_changed_at": NOW,
-            }
-            for name in names
-        ],
-    )
 
 
 async def _ticket(session: AsyncSession, sender: str = "5", language: str = "en") -> str:
@@ -63,7 +44,7 @@ async def _ticket(session: AsyncSession, sender: str = "5", language: str = "en"
     ref = await create_handoff_ticket(
         session, "telegram", sender, taxpayer_id, turns, NOW, language=language
     )
-    await add_clerks(session, "anna", "bartek")
+    await add_clerks(session, NOW, "anna", "bartek")
     await session.commit()
     return ref
 
@@ -212,7 +193,7 @@ async def test_closing_returns_the_chat_and_twice_changes_nothing(session: Async
 async def test_the_inbox_lists_open_tickets_oldest_first_with_their_last_turns(
     session: AsyncSession,
 ) -> None:
-    await add_clerks(session, "anna")
+    await add_clerks(session, NOW, "anna")
     refs = []
     for minute, sender in ((3, "a"), (1, "b"), (2, "c")):
         turns = [{"from": "resident", "text": f"pytanie {sender}", "at": NOW.isoformat()}]
