@@ -47,6 +47,8 @@ format: install ## apply ruff's formatting and import order
 	$(BIN)/ruff check --fix --select I .
 	$(BIN)/ruff format .
 
-i18n: install ## re-extract resident-facing messages and update the pl/en/uk catalogues
+i18n: install ## re-extract resident- and staff-facing messages and update the catalogues (panel: pl/en)
 	$(BIN)/pybabel extract -F babel.cfg -k N_:1c,2 -k NP_:1c,2,3 --no-default-keywords --no-location -o kernel/locale/messages.pot .
 	$(BIN)/pybabel update -i kernel/locale/messages.pot -d kernel/locale -D messages -w 100
+	$(BIN)/pybabel extract -F bot/panel/babel.cfg --no-location -w 100 -o kernel/locale/panel.pot .
+	$(BIN)/pybabel update -i kernel/locale/panel.pot -d kernel/locale -D panel -w 100

@@ -26,6 +26,7 @@ from bot.channels.conversation import setup_conversation
 from bot.channels.sms import setup_sms
 from bot.channels.telegram import setup_telegram
 from bot.outbox import outbox_ctx
+from bot.panel.app import setup_panel
 from bot.portal import setup_portal_routes
 from bot.retention import retention_ctx
 from bot.scheduler import scheduler_ctx
@@ -157,6 +158,7 @@ def init_app(settings: Settings, *, clock: Clock | None = None) -> web.Applicati
     setup_webchat_routes(app)
     setup_unsubscribe_routes(app)
     setup_payment_routes(app)
+    setup_panel(app, settings)
     return app
 
 

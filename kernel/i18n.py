@@ -61,15 +61,16 @@ def normalise_language(language: str | None) -> str:
     return code if code in LANGUAGES else DEFAULT_LANGUAGE
 
 
-def catalog_path(language: str) -> Path:
-    return LOCALE_DIR / language / "LC_MESSAGES" / f"{DOMAIN}.po"
+def catalog_path(language: str, domain: str = DOMAIN) -> Path:
+    return LOCALE_DIR / language / "LC_MESSAGES" / f"{domain}.po"
 
 
 @functools.cache
-def translations(language: str) -> gettext.GNUTranslations:
-    """The language's catalogue, compiled in memory; untranslated entries fall back to English."""
-    with catalog_path(language).open("rb") as po_file:
-        catalog = read_po(po_file, locale=language, domain=DOMAIN)
+def translations(language: str, domain: str = DOMAIN) -> gettext.GNUTranslations:
+    """The language's catalogue of `domain` (`messages` for residents, `panel` for the staff
+    panel), compiled in memory; untranslated entries fall back to English."""
+    with catalog_path(language, domain).open("rb") as po_file:
+        catalog = read_po(po_file, locale=language, domain=domain)
     compiled = BytesIO()
     write_mo(compiled, catalog)
     compiled.seek(0)

@@ -367,6 +367,27 @@ class PaymentsSettings(_Section):
         return self
 
 
+class PanelSettings(_Section):
+    """The staff panel under /panel/ (docs/panel.md)."""
+
+    enabled: bool = False
+    # Signs the panel's session cookies and derives the key that encrypts TOTP secrets at rest:
+    # GMINA__PANEL__SESSION_SECRET, never in a committed file. Changing it ends every session.
+    session_secret: str | None = Field(default=None, min_length=32)
+    # A session ends after this long without a request, and this long after its login anyway.
+    idle_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    absolute_minutes: int = Field(default=10 * 60, ge=1, le=7 * 24 * 60)
+
+    @model_validator(mode="after")
+    def _secret_when_enabled(self) -> PanelSettings:
+        if self.enabled and not self.session_secret:
+            raise ValueError(
+                "session_secret must be set when enabled is true "
+                "(GMINA__PANEL__SESSION_SECRET, at least 32 characters)"
+            )
+        return self
+
+
 class LoggingSettings(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
@@ -390,6 +411,7 @@ class Settings(_Section):
     nlu: NluSettings = NluSettings()
     outbox: OutboxSettings = OutboxSettings()
     payments: PaymentsSettings = PaymentsSettings()
+    panel: PanelSettings = PanelSettings()
     logging: LoggingSettings = LoggingSettings()
     demo: DemoSettings = DemoSettings()
 

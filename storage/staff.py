@@ -212,6 +212,23 @@ async def authenticate(
     return _public(row)
 
 
+@dataclass(frozen=True)
+class SignedInState:
+    """What a panel session is checked against at every request: the account as it is now, and
+    when its password last changed (a session begun before that has ended)."""
+
+    staff: Staff
+    password_changed_at: datetime
+
+
+async def signed_in_state(session: AsyncSession, name: str) -> SignedInState | None:
+    """The account `name` as a panel session sees it, disabled or not; None when nobody has it."""
+    row = await session.scalar(select(StaffMember).where(StaffMember.name == name))
+    if row is None:
+        return None
+    return SignedInState(_public(row), row.password_changed_at)
+
+
 async def acting_staff(
     session: AsyncSession, name: str, roles: Collection[Role] = tuple(Role)
 ) -> Staff:

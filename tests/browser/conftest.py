@@ -13,6 +13,9 @@ staff panel):
 - `page`: a fresh browser context for one test, in a desktop (1280×800) and a phone (390×844)
   viewport; any console error or uncaught exception on the page fails the test.
 - `screenshot(page, name)`: a PNG under `var/test-artifacts/browser/` (ignored by git).
+- `panel_server`: the same live server (it has the staff panel on, `tests/panel_helpers.py`), and
+  `await panel_login(page, server, name, role)`: the account added if need be, signed in through
+  the login form (and its second factor for an approver or admin), the page left on `/panel/`.
 
 Everything runs in one event loop per package (`loop_scope="package"`): the tests, the server and
 Playwright's connection to the browser.
@@ -35,11 +38,12 @@ from playwright.async_api import Browser, ConsoleMessage, Page, async_playwright
 from bot.typedefs import ENGINE
 from bot.web import init_app
 from kernel.clock import FrozenClock
-from kernel.settings import Settings
 from kernel.webkeys import SESSIONS
 from storage.bindings import create_link_token
 from storage.demo import DEMO_SAMPLE_REF, load_demo
+from storage.staff import Role
 from tests.conftest import _require_engine, reset_store
+from tests.panel_helpers import PASSWORD, ensure_staff, panel_settings
 
 CHROMIUM = Path(os.environ.get("GMINA_TEST_CHROMIUM", "/usr/bin/chromium"))
 # No sandbox (containers run as root), no GPU, and nothing that calls Google while tests run.
@@ -133,7 +137,7 @@ async def live_server(
 ) -> AsyncIterator[LiveServer]:
     engine_name = str(request.param)
     url = _require_engine(engine_name, database_urls)
-    settings = Settings.model_validate({"database": {"url": url}})
+    settings = panel_settings(url)
     clock = FrozenClock(NOW)
     app = init_app(settings, clock=clock)
     async with serving(app) as base_url:
@@ -147,6 +151,22 @@ async def live_server(
                 ledger=settings.ledger,
             )
         yield LiveServer(base_url, engine_name, app, clock)
+
+
+@pytest_asyncio.fixture(scope="package", loop_scope="package")
+async def panel_server(live_server: LiveServer) -> LiveServer:
+    """The live server, whose staff panel is on; parametrize `live_server` for the engines."""
+    return live_server
+
+
+async def panel_login(page: Page, server: LiveServer, name: str, role: Role) -> None:
+    """Sign `name` in to the panel in `page` through the login form, as a person would."""
+    await ensure_staff(server.app[SESSIONS], name, role, server.clock.now())
+    await page.goto(f"{server.url}/panel/login", wait_until="load")
+    await page.locator("#username").fill(name)
+    await page.locator("#password").fill(PASSWORD)
+    await page.locator("form[action='/panel/login'] button[type=submit]").click()
+    await page.wait_for_url(f"{server.url}/panel/")
 
 
 @pytest.fixture(params=[DESKTOP, PHONE], ids=lambda viewport: viewport.name)

@@ -1,0 +1,16 @@
+"""The panel's feature: the cases forms created: filter, move forward with a note (panel-cases).
+
+Not built yet: no routes, no entry in the navigation.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from bot.panel.app import NavItem
+
+NAV: NavItem | None = None
+
+
+def routes() -> list[web.RouteDef]:
+    return []
