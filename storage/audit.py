@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -18,6 +18,11 @@ from storage.conversation_models import AuditEntry
 def chat_actor(channel: str) -> str:
     """The actor a chat channel's own doings are written under, e.g. `chat:telegram`."""
     return f"chat:{channel}"
+
+
+def staff_actor(name: str) -> str:
+    """The actor a staff member's doings are written under, e.g. `staff:anna`."""
+    return f"staff:{name}"
 
 
 async def audit(
@@ -33,4 +38,29 @@ async def audit(
         insert(AuditEntry).values(
             at=now, actor=actor, action=action, taxpayer_id=taxpayer_id, details=dict(details)
         )
+    )
+
+
+async def audit_each(
+    session: AsyncSession,
+    actor: str,
+    action: str,
+    entries: Sequence[tuple[int | None, Mapping[str, Any]]],
+    now: datetime,
+) -> None:
+    """`audit` for many taxpayers at once, `(taxpayer_id, details)` each: one statement."""
+    if not entries:
+        return
+    await session.execute(
+        insert(AuditEntry),
+        [
+            {
+                "at": now,
+                "actor": actor,
+                "action": action,
+                "taxpayer_id": taxpayer_id,
+                "details": dict(details),
+            }
+            for taxpayer_id, details in entries
+        ],
     )

@@ -30,7 +30,7 @@ from kernel.clock import WARSAW
 from kernel.errors import InputError
 from kernel.i18n import normalise_language
 from kernel.redact import mask_pesel_everywhere, mask_secrets
-from storage.audit import audit, chat_actor
+from storage.audit import audit, chat_actor, staff_actor
 from storage.conversation_models import HandoffMessage, HandoffTicket
 from storage.references import next_number
 
@@ -130,10 +130,6 @@ class Answer:
     text: str
     # False when this answer form was sent before: nothing more was written.
     new: bool
-
-
-def staff_actor(name: str) -> str:
-    return f"staff:{name}"
 
 
 def _masked_turn(turn: Any) -> Any:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from aiohttp import web
@@ -10,12 +10,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.panel.auth import current_staff
 from kernel.webkeys import CLOCK
-from storage.audit import audit
+from storage.audit import audit, audit_each, staff_actor
 
-
-def staff_actor(name: str) -> str:
-    """The actor a staff member's doings in the panel are written under, e.g. `staff:anna`."""
-    return f"staff:{name}"
+# `staff:<name>`: the panel's pages and storage's commands write the same actor.
+__all__ = ["audit_view", "audit_views", "staff_actor"]
 
 
 async def audit_view(
@@ -34,5 +32,23 @@ async def audit_view(
         f"panel.view.{what}",
         taxpayer_id,
         details or {},
+        request.app[CLOCK].now(),
+    )
+
+
+async def audit_views(
+    request: web.Request,
+    session: AsyncSession,
+    taxpayer_ids: Sequence[int],
+    what: str,
+    details: Mapping[str, Any] | None = None,
+) -> None:
+    """`audit_view` for every taxpayer a list shows, in one statement (a page of 50 rows is one
+    round trip, not 50)."""
+    await audit_each(
+        session,
+        staff_actor(current_staff(request).name),
+        f"panel.view.{what}",
+        [(taxpayer_id, details or {}) for taxpayer_id in taxpayer_ids],
         request.app[CLOCK].now(),
     )

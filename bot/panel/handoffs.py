@@ -15,6 +15,7 @@ taxpayer it shows (`audit_view`). A refused command answers the ticket's page wi
 
 from __future__ import annotations
 
+import functools
 import re
 import uuid
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ from babel import Locale
 from babel.dates import format_timedelta
 
 from bot.handoffs import Handoffs
-from bot.panel.audit import audit_view
+from bot.panel.audit import audit_view, audit_views
 from bot.panel.auth import current_staff, requires
 from bot.panel.render import N_, panel_language, refusal, render, translator
 from bot.panel.state import NavItem, may
@@ -95,6 +96,7 @@ def _shown(turn: Turn, gettext: Any) -> ShownTurn:
     return ShownTurn(author, turn.author is Author.STAFF, mask_secrets(turn.text), turn.at)
 
 
+@functools.cache
 def _language_name(code: str, panel_lang: str) -> str:
     name = Locale.parse(babel_locale(code)).get_language_name(babel_locale(panel_lang))
     return name or code
@@ -120,9 +122,8 @@ async def inbox(request: web.Request) -> web.StreamResponse:
     async with request.app[SESSIONS]() as session:
         entries = await open_tickets(session, after)
         open_count = await count_open_tickets(session)
-        for taxpayer_id in dict.fromkeys(e.ticket.taxpayer_id for e in entries):
-            if taxpayer_id is not None:
-                await audit_view(request, session, taxpayer_id, "handoff_inbox")
+        shown = dict.fromkeys(e.ticket.taxpayer_id for e in entries if e.ticket.taxpayer_id)
+        await audit_views(request, session, [t for t in shown if t is not None], "handoff_inbox")
         await session.commit()
     rows = [
         {
