@@ -192,7 +192,7 @@ class HandoffTicket(Base):
     )
     # The last turns before the hand-off, for context; what is said after is `HandoffMessage`s.
     transcript: Mapped[list[Any]] = mapped_column(JSON)
-    status: Mapped[str] = mapped_column(String(16), index=True)  # open, closed
+    status: Mapped[str] = mapped_column(String(16))  # open, closed
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     # The conversation's language when handed off: staff answer in it, the closing notice too.
     language: Mapped[str] = mapped_column(String(2), server_default="pl")
@@ -205,13 +205,14 @@ class HandoffTicket(Base):
     message_count: Mapped[int] = mapped_column(Integer, server_default="0")
 
 
+# The inbox: open tickets oldest first, and how many there are.
 Index(
-    "ix_handoff_tickets_open_oldest",
+    "ix_handoff_tickets_status_oldest",
+    HandoffTicket.status,
     HandoffTicket.created_at,
     HandoffTicket.id,
-    sqlite_where=text("status = 'open'"),
-    postgresql_where=text("status = 'open'"),
 )
+# Every chat turn asks whether its chat has a ticket open.
 Index(
     "ix_handoff_tickets_open_chat",
     HandoffTicket.channel,

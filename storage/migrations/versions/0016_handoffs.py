@@ -29,8 +29,10 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('message_count', sa.Integer(), server_default='0', nullable=False))
         batch_op.create_foreign_key(batch_op.f('fk_handoff_tickets_taken_by_staff'), 'staff', ['taken_by'], ['name'])
         batch_op.create_foreign_key(batch_op.f('fk_handoff_tickets_closed_by_staff'), 'staff', ['closed_by'], ['name'])
-    # The inbox reads open tickets oldest first; every chat turn asks whether its chat has one.
-    op.create_index('ix_handoff_tickets_open_oldest', 'handoff_tickets', ['created_at', 'id'], unique=False, sqlite_where=OPEN, postgresql_where=OPEN)
+    # The inbox reads open tickets oldest first (the status-only index becomes its first column);
+    # every chat turn asks whether its chat has one open.
+    op.drop_index('ix_handoff_tickets_status', table_name='handoff_tickets')
+    op.create_index('ix_handoff_tickets_status_oldest', 'handoff_tickets', ['status', 'created_at', 'id'], unique=False)
     op.create_index('ix_handoff_tickets_open_chat', 'handoff_tickets', ['channel', 'sender_id'], unique=False, sqlite_where=OPEN, postgresql_where=OPEN)
     op.create_table('handoff_messages',
     sa.Column('id', Id, nullable=False),
@@ -54,7 +56,8 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table('handoff_messages')
     op.drop_index('ix_handoff_tickets_open_chat', table_name='handoff_tickets', sqlite_where=OPEN, postgresql_where=OPEN)
-    op.drop_index('ix_handoff_tickets_open_oldest', table_name='handoff_tickets', sqlite_where=OPEN, postgresql_where=OPEN)
+    op.drop_index('ix_handoff_tickets_status_oldest', table_name='handoff_tickets')
+    op.create_index('ix_handoff_tickets_status', 'handoff_tickets', ['status'], unique=False)
     with op.batch_alter_table('handoff_tickets', schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f('fk_handoff_tickets_closed_by_staff'), type_='foreignkey')
         batch_op.drop_constraint(batch_op.f('fk_handoff_tickets_taken_by_staff'), type_='foreignkey')
