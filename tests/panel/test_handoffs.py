@@ -196,13 +196,25 @@ async def test_bad_answers_are_refused_and_lose_nothing(panel: Panel) -> None:
     assert await _outbox(panel) == []
 
 
-async def test_english_pages_for_an_english_speaking_clerk(panel: Panel) -> None:
-    ref, _ = await _handoff(panel, "+48600000001", language="en")
+async def test_an_english_clerk_and_a_ukrainian_resident_each_read_their_language(
+    panel: Panel,
+) -> None:
+    ref, _ = await _handoff(panel, "+48600000001", language="uk")
     clerk = await panel.login("olek", Role.CLERK)
-    body = await (await clerk.get("/panel/handoffs", headers={"Accept-Language": "en"})).text()
-    assert "Hand-offs" in body
-    assert "English" in body
-    ticket_page = await (
-        await clerk.get(f"/panel/handoffs/{ref}", headers={"Accept-Language": "en"})
-    ).text()
-    assert "Take the ticket" in ticket_page
+    english = {"Accept-Language": "en"}
+    body = await (await clerk.get("/panel/handoffs", headers=english)).text()
+    assert "<h1>Hand-offs</h1>" in body
+    assert "Ukrainian" in body
+    page = await (await clerk.get(f"/panel/handoffs/{ref}", headers=english)).text()
+    assert "Take the ticket" in page
+    await clerk.post(f"/panel/handoffs/{ref}/take")
+    key = ANSWER_KEY.search(await (await clerk.get(f"/panel/handoffs/{ref}")).text())
+    assert key is not None
+    await clerk.post(
+        f"/panel/handoffs/{ref}/answer", {"text": "Добрий день!", "answer_key": key.group(1)}
+    )
+    await clerk.post(f"/panel/handoffs/{ref}/close")
+    assert [text for *_, text in await _outbox(panel)] == [
+        render("handoff_staff_answer", "uk", {"ticket_ref": ref, "text": "Добрий день!"}),
+        render("handoff_closed", "uk", {"ticket_ref": ref}),
+    ]
