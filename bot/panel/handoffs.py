@@ -39,9 +39,11 @@ from kernel.webkeys import CLOCK, SESSIONS, SETTINGS
 from storage.balances import Balance, taxpayer_balance
 from storage.handoffs import (
     ANSWER_LIMIT,
+    INBOX_PAGE,
     Author,
     Refusal,
     TicketRefused,
+    TicketStatus,
     Turn,
     count_open_tickets,
     open_tickets,
@@ -137,7 +139,8 @@ async def inbox(request: web.Request) -> web.StreamResponse:
         }
         for entry in entries
     ]
-    last = entries[-1].ticket if entries else None
+    # A full page may have newer tickets after it: the next page starts after its last one.
+    last = entries[-1].ticket if len(entries) == INBOX_PAGE else None
     following = f"{last.created_at.isoformat()}_{last.id}" if last is not None else None
     return await render(
         request,
@@ -180,7 +183,7 @@ async def _ticket_page(
         "panel/handoff_ticket.html",
         {
             "ticket": found,
-            "open": found.status == "open",
+            "open": found.status is TicketStatus.OPEN,
             "mine": found.taken_by == staff.name,
             "may_reassign": may(staff, Role.APPROVER),
             "channel": gettext(CHANNEL_NAMES.get(found.channel, found.channel)),

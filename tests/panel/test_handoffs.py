@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import html
 import re
 from datetime import timedelta
 
 import sqlalchemy as sa
 
 from kernel.i18n import format_money, render
-from storage.handoffs import add_resident_message, create_handoff_ticket, ticket, ticket_messages
+from storage.handoffs import (
+    INBOX_PAGE,
+    add_resident_message,
+    create_handoff_ticket,
+    ticket,
+    ticket_messages,
+)
 from storage.outbox_models import OutboxMessage
 from storage.staff import Role
 from tests.conversation_helpers import add_resident, gmina_balance_json
@@ -17,6 +24,7 @@ from tests.panel.conftest import NOW, Panel, StaffClient
 from tests.resident_helpers import PESEL
 
 ANSWER_KEY = re.compile(r'name="answer_key" value="([0-9a-f]{32})"')
+NEWER = re.compile(r'<a href="(/panel/handoffs\?after=[^"]+)">')
 
 
 async def _handoff(
@@ -86,6 +94,23 @@ async def test_the_inbox_lists_open_tickets_oldest_first_masked_and_audited(pane
     views = await panel.audit_rows(action="panel.view.handoff_inbox")
     # One row per taxpayer shown; the unverified chat is no taxpayer's.
     assert [(row.actor, row.taxpayer_id) for row in views] == [("staff:olek", taxpayer_id)]
+
+
+async def test_the_inbox_pages_on_after_the_last_ticket_shown(panel: Panel) -> None:
+    async with panel.store.sessions() as session:
+        for number in range(INBOX_PAGE + 1):
+            at = NOW - timedelta(minutes=INBOX_PAGE + 1 - number)
+            await create_handoff_ticket(session, "sms", f"+4860000{number:04d}", None, [], at)
+        await session.commit()
+    clerk = await panel.login("olek", Role.CLERK)
+    first = await _page(clerk, "/panel/handoffs")
+    assert first.count('<th scope="row"><a href="/panel/handoffs/ZG-') == INBOX_PAGE
+    newer = NEWER.search(first)
+    assert newer is not None
+    second = await _page(clerk, html.unescape(newer.group(1)))
+    assert second.count('<th scope="row"><a href="/panel/handoffs/ZG-') == 1
+    assert "ZG-2027-000051" in second
+    assert NEWER.search(second) is None
 
 
 async def test_a_clerk_takes_answers_and_closes_and_the_resident_gets_both_once(
