@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, insert, literal_column, or_, select, update
+from sqlalchemy import func, insert, literal_column, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kernel.clock import WARSAW
@@ -375,11 +375,9 @@ async def open_tickets(
     query = select(HandoffTicket).where(_IS_OPEN)
     if after is not None:
         created_at, ticket_id = after
+        # A row value: both engines read it as one range of the index, from the position on.
         query = query.where(
-            or_(
-                HandoffTicket.created_at > created_at,
-                and_(HandoffTicket.created_at == created_at, HandoffTicket.id > ticket_id),
-            )
+            tuple_(HandoffTicket.created_at, HandoffTicket.id) > tuple_(created_at, ticket_id)
         )
     rows = list(
         await session.scalars(
