@@ -469,8 +469,9 @@ async def add_staff_answer(
     session: AsyncSession, ref: str, staff: str, text: str, submission_key: str, now: datetime
 ) -> Answer:
     """The clerk's answer in the thread. Only the clerk who took the ticket answers; the same
-    answer form (`submission_key`) sent again writes nothing more (`Answer.new` is False)."""
-    text = text.strip()
+    answer form (`submission_key`) sent again writes nothing more (`Answer.new` is False).
+    PESEL-shaped numbers and activation codes are masked: no chat carries them, none is kept."""
+    text = mask_secrets(text.strip())
     if not text:
         raise TicketRefused(ref, Refusal.EMPTY)
     if len(text) > ANSWER_LIMIT:

@@ -140,19 +140,22 @@ async def test_only_the_clerk_who_took_it_answers_and_a_form_sent_twice_is_one_a
         await add_staff_answer(session, ref, "anna", "x" * (ANSWER_LIMIT + 1), "form-4", NOW)
     assert long.value.reason is Refusal.TOO_LONG
 
+    masked = await add_staff_answer(session, ref, "anna", f"Pani PESEL {PESEL}?", "form-0", NOW)
+    assert masked.text == "Pani PESEL ***?"
     answer = await add_staff_answer(session, ref, "anna", " Dzień dobry ", "form-5", NOW)
     twice = await add_staff_answer(session, ref, "anna", " Dzień dobry ", "form-5", LATER)
-    assert (answer.number, answer.text, answer.new) == (1, "Dzień dobry", True)
-    assert (twice.number, twice.new) == (1, False)
+    assert (answer.number, answer.text, answer.new) == (2, "Dzień dobry", True)
+    assert (twice.number, twice.new) == (2, False)
     await add_resident_message(session, "telegram", "5", "dziękuję", "telegram:200", LATER)
     found = await ticket(session, ref)
     assert found is not None
     thread = await ticket_messages(session, found.id)
-    assert [(turn.number, turn.author, turn.staff_name) for turn in thread] == [
-        (1, Author.STAFF, "anna"),
-        (2, Author.RESIDENT, None),
+    assert [(turn.number, turn.author, turn.text) for turn in thread] == [
+        (1, Author.STAFF, "Pani PESEL ***?"),
+        (2, Author.STAFF, "Dzień dobry"),
+        (3, Author.RESIDENT, "dziękuję"),
     ]
-    assert (await _actions(session)).count(("staff:anna", "handoff.answered")) == 1
+    assert (await _actions(session)).count(("staff:anna", "handoff.answered")) == 2
 
 
 async def test_closing_returns_the_chat_and_twice_changes_nothing(session: AsyncSession) -> None:
