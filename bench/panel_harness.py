@@ -27,15 +27,21 @@ from aiohttp import web
 
 from bench.city import store_env
 from bench.common import latency_summary_ms
+from bot.panel.auth import SECOND_FACTOR_PATH
+from bot.panel.second_factor import ENROL_PATH
+from bot.panel.state import PANEL
+from bot.panel.totp import code_at, step_of
 from bot.web import init_app
 from kernel.clock import Clock, SystemClock
 from kernel.settings import Settings, load_settings
 from kernel.webkeys import SESSIONS
+from storage.second_factor import second_factor
 from storage.staff import Role, add_staff, list_staff
 
 SESSION_SECRET = "bench-panel-session-secret-0123456789abcdef"
 PASSWORD = "Bench panel password 1"
 _CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)">')
+_SECRET_ON_PAGE = re.compile(r'id="totp-secret">([A-Z2-7 ]+)</code>')
 
 
 def panel_bench_settings(url: str) -> Settings:
@@ -94,7 +100,35 @@ async def signed_in(
         async with client.post("/panel/login", data=fields, allow_redirects=False) as answer:
             if answer.status != 303:
                 raise SystemExit(f"login of {name} answered {answer.status}")
+            if answer.headers["Location"].startswith(SECOND_FACTOR_PATH):
+                await _pass_second_factor(client, served, name)
         yield client
+
+
+async def _pass_second_factor(
+    client: aiohttp.ClientSession, served: ServedPanel, name: str
+) -> None:
+    """An approver or admin: enrol (a new account) or type the current code. The secret is read
+    back from the store (the harness holds the panel's key), so any bench account works."""
+    async with served.app[SESSIONS]() as session:
+        stored = await second_factor(session, name)
+    async with client.get(SECOND_FACTOR_PATH) as page:
+        html = await page.text()
+    found = _CSRF_META.search(html)
+    shown = _SECRET_ON_PAGE.search(html)
+    if found is None:
+        raise SystemExit("the second-factor page carries no CSRF token")
+    secret = shown.group(1).replace(" ", "") if shown else None
+    if secret is None and stored.encrypted_secret is not None:
+        secret = served.app[PANEL].secrets.open(name, stored.encrypted_secret)
+    if secret is None:
+        raise SystemExit(f"the second factor of {name} cannot be read with this session secret")
+    path = ENROL_PATH if shown else SECOND_FACTOR_PATH
+    code = code_at(secret, step_of(SystemClock().now()))
+    fields = {"code": code, "csrf_token": found.group(1)}
+    async with client.post(path, data=fields, allow_redirects=False) as answer:
+        if answer.status not in (200, 303):
+            raise SystemExit(f"the second factor of {name} answered {answer.status}")
 
 
 async def measure(

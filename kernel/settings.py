@@ -377,6 +377,15 @@ class PanelSettings(_Section):
     # A session ends after this long without a request, and this long after its login anyway.
     idle_minutes: int = Field(default=30, ge=1, le=24 * 60)
     absolute_minutes: int = Field(default=10 * 60, ge=1, le=7 * 24 * 60)
+    # Sign-in is paused for an account after this many failures within throttle_minutes (wrong
+    # password or second-factor code), and for a client address after address_failures.
+    login_failures: int = Field(default=5, ge=1)
+    address_failures: int = Field(default=20, ge=1)
+    throttle_minutes: int = Field(default=15, ge=1)
+    # Serve the panel on a port of its own (and not on web.port); 0: any free port. Empty: the
+    # panel shares web.port. `bind`: the panel's own host (default web.host).
+    port: int | None = Field(default=None, ge=0, le=65535)
+    bind: str | None = None
 
     @model_validator(mode="after")
     def _secret_when_enabled(self) -> PanelSettings:

@@ -282,6 +282,9 @@ import storage.conversation_models  # noqa: E402, F401
 # Outbound delivery builds on the taxpayers above.
 import storage.outbox_models  # noqa: E402, F401
 
+# The staff panel's sign-in defences: failed logins, sessions ended before their time.
+import storage.panel_models  # noqa: E402, F401
+
 # Online payment: payment links and gateway transactions.
 import storage.payment_models  # noqa: E402, F401
 

@@ -219,6 +219,15 @@ class SignedInState:
 
     staff: Staff
     password_changed_at: datetime
+    # Sessions begun before this are over (`storage.second_factor.reset_second_factor`).
+    sessions_revoked_at: datetime | None
+
+    @property
+    def credentials_stamp(self) -> str:
+        """Changes whenever the account's sessions must end: a new password, a revocation. A
+        session keeps the stamp of its login and ends when the account's differs."""
+        revoked = self.sessions_revoked_at.isoformat() if self.sessions_revoked_at else ""
+        return f"{self.password_changed_at.isoformat()}|{revoked}"
 
 
 async def signed_in_state(session: AsyncSession, name: str) -> SignedInState | None:
@@ -226,7 +235,7 @@ async def signed_in_state(session: AsyncSession, name: str) -> SignedInState | N
     row = await session.scalar(select(StaffMember).where(StaffMember.name == name))
     if row is None:
         return None
-    return SignedInState(_public(row), row.password_changed_at)
+    return SignedInState(_public(row), row.password_changed_at, row.sessions_revoked_at)
 
 
 async def acting_staff(

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String
+from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from storage.models import Base, Id, UtcDateTime
@@ -32,6 +32,10 @@ class StaffMember(Base):
     totp_secret: Mapped[str | None] = mapped_column(String(255))
     totp_confirmed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     recovery_code_hashes: Mapped[list[str] | None] = mapped_column(JSON)
+    # The TOTP time step of the last code accepted: a code is never accepted twice.
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
+    # Panel sessions begun before this are over (a reset second factor, say).
+    sessions_revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
     password_changed_at: Mapped[datetime] = mapped_column(UtcDateTime())

@@ -3,13 +3,17 @@ the panel on, the staff password they all use, adding an account."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.panel.totp import STEP_SECONDS, code_at, step_of
+from kernel.clock import FrozenClock
 from kernel.settings import Settings
 from storage.staff import Role, add_staff
 from storage.staff_models import StaffMember
@@ -39,3 +43,35 @@ async def ensure_staff(
         if exists is None:
             await add_staff(session, name, role, password, actor=TEST_ACTOR, now=now)
             await session.commit()
+
+
+_SECRET_ON_PAGE = re.compile(r'id="totp-secret">([A-Z2-7 ]+)</code>')
+
+
+def secret_on_enrol_page(html: str) -> str:
+    """The TOTP secret the enrolment page shows (grouped by fours), as an app would read it."""
+    found = _SECRET_ON_PAGE.search(html)
+    if found is None:
+        raise AssertionError("the page shows no TOTP secret")
+    return found.group(1).replace(" ", "")
+
+
+@dataclass
+class Authenticators:
+    """The authenticator apps of the test's staff: each account's secret, and the codes used.
+
+    The server accepts each time step's code once, and tests run on a frozen clock: before a
+    second code in the same step the clock is moved on to the next step, as a person would wait.
+    """
+
+    secrets: dict[str, str] = field(default_factory=dict)
+    last_steps: dict[str, int] = field(default_factory=dict)
+
+    def code(self, name: str, clock: FrozenClock) -> str:
+        step = step_of(clock.now())
+        last = self.last_steps.get(name)
+        if last is not None and step <= last:
+            clock.advance(timedelta(seconds=STEP_SECONDS * (last - step + 1)))
+            step = last + 1
+        self.last_steps[name] = step
+        return code_at(self.secrets[name], step)

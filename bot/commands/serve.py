@@ -62,6 +62,9 @@ def serve(settings: Settings, *, reuse_port: bool = False) -> None:
             handler_cancellation=True,
             reuse_port=reuse_port,
         )
+    except ConfigurationError as exc:
+        # The panel's own port (panel.port) is bound at start-up, inside run_app.
+        raise click.ClickException(f"configuration: {exc}") from None
     except socket.gaierror as exc:
         raise click.ClickException(
             f"configuration: web.host: {host!r} does not resolve: {exc.strerror}"

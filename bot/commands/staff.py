@@ -1,4 +1,4 @@
-"""`gmina staff add|passwd|disable|list`: the tax office's accounts (docs/staff.md)."""
+"""`gmina staff add|passwd|disable|reset-totp|list`: the tax office's accounts (docs/staff.md)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.commands.common import settings_from, with_store
 from kernel.clock import SystemClock
+from storage.second_factor import reset_second_factor
 from storage.staff import (
     Role,
     Staff,
@@ -120,6 +121,18 @@ def disable_command(ctx: click.Context, name: str) -> None:
         ctx, lambda session, now: disable_staff(session, name, actor=CLI_ACTOR, now=now)
     )
     click.echo(f"{name} disabled" if changed else f"{name} was disabled already")
+
+
+@staff_group.command("reset-totp")
+@click.argument("name")
+@click.pass_context
+def reset_totp_command(ctx: click.Context, name: str) -> None:
+    """Forget NAME's second factor and recovery codes (a lost phone) and end their panel
+    sessions; they set up a new one at their next login."""
+    in_one_transaction(
+        ctx, lambda session, now: reset_second_factor(session, name, actor=CLI_ACTOR, now=now)
+    )
+    click.echo(f"second factor of {name} reset: they set up a new one at their next login")
 
 
 @staff_group.command("list")

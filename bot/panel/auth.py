@@ -25,6 +25,7 @@ from bot.panel.render import refusal
 from bot.panel.sessions import COOKIE, COOKIE_PATH, PanelSession
 from bot.panel.state import PANEL, SESSION, STAFF, may, signed_in_staff
 from kernel.webkeys import CLOCK, SESSIONS
+from storage.panel_security import session_ended
 from storage.staff import APPROVERS, Role, Staff, signed_in_state
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -34,6 +35,7 @@ LOGIN_PATH = "/panel/login"
 LOGOUT_PATH = "/panel/logout"
 SECOND_FACTOR_PATH = "/panel/login/second-factor"
 HOME_PATH = "/panel/"
+MAX_NEXT_LENGTH = 2000
 # Reachable without a session: the login form, the language switch, the style sheet and script.
 PUBLIC_PATHS = frozenset({LOGIN_PATH, "/panel/language"})
 PUBLIC_PREFIXES = ("/panel/assets/",)
@@ -87,7 +89,13 @@ def needs_second_factor(request: web.Request) -> bool:
 
 def safe_next(path: str | None) -> str:
     """Where to go after login: a panel path of ours, never another site (`//evil`)."""
-    if path and path.startswith(PREFIX) and not path.startswith(("//", "/\\")) and "\\" not in path:
+    if (
+        path
+        and path.startswith(PREFIX)
+        and "\\" not in path
+        and path.isprintable()
+        and len(path) <= MAX_NEXT_LENGTH
+    ):
         return path
     return HOME_PATH
 
@@ -132,10 +140,12 @@ async def _checked(
         return PanelSession.anonymous(), "expired"
     async with request.app[SESSIONS]() as session:
         state = await signed_in_state(session, found.name)
+        ended = await session_ended(session, found.sid)
     if (
-        state is None
+        ended
+        or state is None
         or state.staff.disabled
-        or state.password_changed_at.isoformat() != found.password_changed_at
+        or state.credentials_stamp != found.credentials
     ):
         return PanelSession.anonymous(), "ended"
     request[STAFF] = state.staff
@@ -147,7 +157,11 @@ def _is_public(path: str) -> bool:
 
 
 def _may_pass_before_second_factor(path: str) -> bool:
-    return path in BEFORE_SECOND_FACTOR or path.startswith(BEFORE_SECOND_FACTOR_PREFIXES)
+    return (
+        _is_public(path)
+        or path in BEFORE_SECOND_FACTOR
+        or path.startswith(BEFORE_SECOND_FACTOR_PREFIXES)
+    )
 
 
 def _finish(request: web.Request, response: web.StreamResponse, sent: str | None) -> None:

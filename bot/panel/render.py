@@ -93,9 +93,9 @@ def _number(value: int | Decimal, language: str) -> str:
 
 
 def _datetime(value: datetime, language: str) -> str:
-    """A moment in Warsaw time: `10 maj 2027, 12:00` / `10 May 2027, 12:00`."""
+    """A moment in Warsaw time: `10 maja 2027, 12:00` / `10 May 2027, 12:00`."""
     return babel_format_datetime(
-        value.astimezone(WARSAW), "d MMM yyyy, HH:mm", locale=babel_locale(language)
+        value.astimezone(WARSAW), "d MMMM yyyy, HH:mm", locale=babel_locale(language)
     )
 
 

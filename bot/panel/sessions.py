@@ -4,8 +4,8 @@ The cookie holds a `PanelSession`, signed with `panel.session_secret` (itsdanger
 so that nobody can forge or alter one. Before login it carries only the CSRF token the login form
 needs; a login replaces it with a new one (new token, new id) naming the staff member. Expiry is
 judged on the app's clock: `idle_minutes` after the last request, `absolute_minutes` after the
-login. The account itself is re-read at every request (`auth`), so disabling it or changing its
-password ends its sessions at once.
+login. The account itself is re-read at every request (`auth`), so disabling it, changing its
+password or resetting its second factor ends its sessions at once.
 """
 
 from __future__ import annotations
@@ -39,8 +39,9 @@ class PanelSession:
     name: str | None = None
     begun: datetime | None = None
     seen: datetime | None = None
-    # The account's password_changed_at at login, as ISO text: a later change ends the session.
-    password_changed_at: str | None = None
+    # The account's credentials stamp at login (`SignedInState.credentials_stamp`): a new
+    # password or a revocation since then ends the session.
+    credentials: str | None = None
     second_factor: bool = False
 
     @classmethod
@@ -49,7 +50,7 @@ class PanelSession:
 
     @classmethod
     def signed_in(
-        cls, name: str, password_changed_at: datetime, now: datetime, *, second_factor: bool
+        cls, name: str, credentials: str, now: datetime, *, second_factor: bool
     ) -> PanelSession:
         """A fresh session for a login: a new id and CSRF token, so none seen before it lives on."""
         return cls(
@@ -58,7 +59,7 @@ class PanelSession:
             name=name,
             begun=now,
             seen=now,
-            password_changed_at=password_changed_at.isoformat(),
+            credentials=credentials,
             second_factor=second_factor,
         )
 
@@ -68,6 +69,12 @@ class PanelSession:
         idle = now - self.seen >= timedelta(minutes=settings.idle_minutes)
         too_old = now - self.begun >= timedelta(minutes=settings.absolute_minutes)
         return idle or too_old
+
+    def expires_at(self, settings: PanelSettings) -> datetime | None:
+        """When the session ends at the latest (its absolute expiry); None before login."""
+        if self.begun is None:
+            return None
+        return self.begun + timedelta(minutes=settings.absolute_minutes)
 
     def touched(self, now: datetime) -> PanelSession:
         return dataclasses.replace(self, seen=now)

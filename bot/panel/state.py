@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from bot.panel.sessions import PanelSession, SessionCodec
+from bot.panel.totp import SecretBox
 from kernel.settings import Settings
 from storage.staff import Role, Staff
 
@@ -28,10 +29,12 @@ class NavItem:
 
 @dataclass(frozen=True)
 class PanelRoom:
-    """What the panel's routes share: the settings, the cookie codec, the features' navigation."""
+    """What the panel's routes share: the settings, the cookie codec, the key that seals TOTP
+    secrets, the features' navigation."""
 
     settings: Settings
     codec: SessionCodec
+    secrets: SecretBox
     nav: tuple[NavItem, ...] = ()
 
     def visible_nav(self, staff: Staff) -> list[NavItem]:

@@ -43,7 +43,7 @@ from storage.bindings import create_link_token
 from storage.demo import DEMO_SAMPLE_REF, load_demo
 from storage.staff import Role
 from tests.conftest import _require_engine, reset_store
-from tests.panel_helpers import PASSWORD, ensure_staff, panel_settings
+from tests.panel_helpers import PASSWORD, Authenticators, ensure_staff, panel_settings
 
 CHROMIUM = Path(os.environ.get("GMINA_TEST_CHROMIUM", "/usr/bin/chromium"))
 # No sandbox (containers run as root), no GPU, and nothing that calls Google while tests run.
@@ -86,6 +86,8 @@ class LiveServer:
     app: web.Application
     clock: FrozenClock
     sample_ref: str = DEMO_SAMPLE_REF
+    # The staff's authenticator apps, for the panel's second factor.
+    authenticators: Authenticators = field(default_factory=Authenticators)
 
     async def link_token(self, ref: str | None = None) -> str:
         """A fresh `/start` token for a demo taxpayer, as the city portal would issue it."""
@@ -159,13 +161,38 @@ async def panel_server(live_server: LiveServer) -> LiveServer:
     return live_server
 
 
-async def panel_login(page: Page, server: LiveServer, name: str, role: Role) -> None:
-    """Sign `name` in to the panel in `page` through the login form, as a person would."""
+async def panel_login(
+    page: Page,
+    server: LiveServer,
+    name: str,
+    role: Role,
+    *,
+    on_enrol: Callable[[Page], Awaitable[object]] | None = None,
+) -> None:
+    """Sign `name` in to the panel in `page` through the login form, as a person would; an
+    approver or admin types the code of their authenticator app, enrolling it the first time
+    (`on_enrol(page)` is awaited on the enrolment page and on the recovery codes, to look)."""
     await ensure_staff(server.app[SESSIONS], name, role, server.clock.now())
     await page.goto(f"{server.url}/panel/login", wait_until="load")
     await page.locator("#username").fill(name)
     await page.locator("#password").fill(PASSWORD)
-    await page.locator("form[action='/panel/login'] button[type=submit]").click()
+    async with page.expect_navigation():
+        await page.locator("form[action='/panel/login'] button[type=submit]").click()
+    if "/panel/login/second-factor" in page.url:
+        secret = page.locator("#totp-secret")
+        enrolling = await secret.count() > 0
+        if enrolling:
+            server.authenticators.secrets[name] = (await secret.inner_text()).replace(" ", "")
+            if on_enrol is not None:
+                await on_enrol(page)
+        await page.locator("#code").fill(server.authenticators.code(name, server.clock))
+        async with page.expect_navigation():
+            await page.locator("form[action^='/panel/login/second-factor'] .primary").click()
+        if enrolling:
+            if on_enrol is not None:
+                await on_enrol(page)
+            async with page.expect_navigation():
+                await page.locator("#main a.button").click()
     await page.wait_for_url(f"{server.url}/panel/")
 
 

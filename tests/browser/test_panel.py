@@ -6,7 +6,7 @@ import pytest
 from playwright.async_api import Page, expect
 
 from storage.staff import Role
-from tests.browser.conftest import LiveServer, Screenshot, panel_login
+from tests.browser.conftest import LiveServer, Screenshot, Viewport, panel_login
 
 pytestmark = pytest.mark.asyncio(loop_scope="package")
 
@@ -47,3 +47,37 @@ async def test_english_is_one_press_away(page: Page, panel_server: LiveServer) -
     await expect(page.locator("html")).to_have_attribute("lang", "en")
     await page.get_by_role("button", name="Polski").click()
     await expect(page.get_by_role("heading", name="Zaloguj się")).to_be_visible()
+
+
+async def test_an_admin_enrols_the_second_factor_and_opens_the_audit_trail(
+    page: Page, panel_server: LiveServer, screenshot: Screenshot, viewport: Viewport
+) -> None:
+    name = f"anna.admin.{viewport.name}"
+    shots = iter(["panel-enrol", "panel-recovery-codes"])
+
+    async def look(enrol_page: Page) -> None:
+        await expect(enrol_page.locator("h1")).to_be_visible()
+        await screenshot(enrol_page, next(shots))
+
+    await panel_login(page, panel_server, name, Role.ADMIN, on_enrol=look)
+    await expect(page.get_by_role("banner")).to_contain_text("administrator")
+    await (
+        page.get_by_role("navigation", name="Działy panelu")
+        .get_by_role("link", name="Dziennik zdarzeń")
+        .click()
+    )
+    await expect(page.get_by_role("heading", name="Dziennik zdarzeń")).to_be_visible()
+    await page.get_by_label("Kto").fill(f"staff:{name}")
+    await page.get_by_role("button", name="Pokaż").click()
+    await expect(page.get_by_role("table")).to_contain_text("staff.totp_enrol")
+    await screenshot(page, "panel-audit")
+    # The next login asks for a code, not for enrolment.
+    await page.get_by_role("button", name="Wyloguj").click()
+    await panel_login(page, panel_server, name, Role.ADMIN)
+    await expect(page.get_by_role("heading", level=1)).to_contain_text(name)
+
+
+async def test_a_clerk_sees_no_audit_trail(page: Page, panel_server: LiveServer) -> None:
+    await panel_login(page, panel_server, "olek.clerk", Role.CLERK)
+    # The page itself answers 403 (tests/panel/test_second_factor.py); here: no way to it.
+    await expect(page.get_by_role("link", name="Dziennik zdarzeń")).to_have_count(0)

@@ -7,15 +7,17 @@
         assert len(await panel.audit_rows(action="panel.view.handoff")) == 1
 
 `panel.login(name, role)` adds the account when it does not exist (password `PASSWORD`) and signs
-in through the login form, passing the second factor for an approver or admin; each StaffClient
-is a browser of its own (its own cookies). `panel.browser()` is one with no session yet.
+in through the login form, passing the second factor for an approver or admin (enrolling it the
+first time: `panel.authenticators` keeps each secret, `panel.recovery_codes` the codes shown);
+each StaffClient is a browser of its own (its own cookies). `panel.browser()` is one with no
+session yet. A second code in the same 30-second step moves `panel.clock` on by a step.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,16 +26,25 @@ import sqlalchemy as sa
 from aiohttp import ClientResponse, web
 from aiohttp.test_utils import BaseTestServer, TestClient
 
+from bot.panel.auth import SECOND_FACTOR_PATH
+from bot.panel.second_factor import ENROL_PATH
 from bot.web import init_app
 from kernel.clock import FrozenClock
 from storage.conversation_models import AuditEntry
 from storage.staff import Role
 from tests.conftest import Store
-from tests.panel_helpers import PASSWORD, ensure_staff, panel_settings
+from tests.panel_helpers import (
+    PASSWORD,
+    Authenticators,
+    ensure_staff,
+    panel_settings,
+    secret_on_enrol_page,
+)
 
 # Monday 10 May 2027, noon in Warsaw.
 NOW = datetime(2027, 5, 10, 10, 0, tzinfo=UTC)
 _CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)">')
+RECOVERY_CODE = re.compile(r"<li>([a-z2-9]{5}-[a-z2-9]{5})</li>")
 
 ClientMaker = Callable[..., Awaitable[TestClient[Any, Any]]]
 FormData = Mapping[str, str] | list[tuple[str, str]]
@@ -88,6 +99,8 @@ class Panel:
     clock: FrozenClock
     server: BaseTestServer
     make_client: ClientMaker
+    authenticators: Authenticators = field(default_factory=Authenticators)
+    recovery_codes: dict[str, list[str]] = field(default_factory=dict)
 
     async def browser(self) -> TestClient[Any, Any]:
         """A new browser with no cookies."""
@@ -112,11 +125,33 @@ class Panel:
             allow_redirects=False,
         )
         assert response.status == 303, f"login of {name} answered {response.status}"
+        if response.headers["Location"].startswith(SECOND_FACTOR_PATH):
+            await self.pass_second_factor(client, name)
         signed_in = StaffClient(client, name, role, "")
         home = await client.get("/panel/")
         assert home.status == 200, f"{name} cannot open /panel/ after login: {home.status}"
         signed_in.csrf_token = csrf_token_of(await home.text())
         return signed_in
+
+    async def pass_second_factor(self, client: TestClient[Any, Any], name: str) -> None:
+        """Enrol (the first time) or type the app's current code, as the staff member would."""
+        page = await client.get(SECOND_FACTOR_PATH)
+        html = await page.text()
+        token = csrf_token_of(html)
+        if 'id="totp-secret"' in html:
+            self.authenticators.secrets[name] = secret_on_enrol_page(html)
+            code = self.authenticators.code(name, self.clock)
+            enrolled = await client.post(
+                ENROL_PATH, data={"code": code, "csrf_token": token}, allow_redirects=False
+            )
+            assert enrolled.status == 200, f"enrolment of {name} answered {enrolled.status}"
+            self.recovery_codes[name] = RECOVERY_CODE.findall(await enrolled.text())
+            return
+        code = self.authenticators.code(name, self.clock)
+        passed = await client.post(
+            SECOND_FACTOR_PATH, data={"code": code, "csrf_token": token}, allow_redirects=False
+        )
+        assert passed.status == 303, f"the second factor of {name} answered {passed.status}"
 
     async def audit_rows(
         self,
@@ -144,9 +179,16 @@ class Panel:
         ]
 
 
-@pytest.fixture
-async def panel(store: Store, aiohttp_client: ClientMaker) -> Panel:
+async def open_panel(
+    store: Store, aiohttp_client: ClientMaker, **sections: Mapping[str, Any]
+) -> Panel:
+    """The app with the panel on over `store`, with other settings (`panel_settings`)."""
     clock = FrozenClock(NOW)
-    app = init_app(panel_settings(store.url), clock=clock)
+    app = init_app(panel_settings(store.url, **sections), clock=clock)
     first = await aiohttp_client(app)
     return Panel(store, app, clock, first.server, aiohttp_client)
+
+
+@pytest.fixture
+async def panel(store: Store, aiohttp_client: ClientMaker) -> Panel:
+    return await open_panel(store, aiohttp_client)

@@ -195,6 +195,29 @@ async def test_a_second_clerk_is_refused_clearly_and_cannot_take_it_over(panel: 
     assert await panel.audit_rows(action="handoff.reassigned") == []
 
 
+async def test_an_approver_takes_over_a_ticket_another_clerk_holds(panel: Panel) -> None:
+    ref, _ = await _handoff(panel, "+48600000001")
+    olek = await panel.login("olek", Role.CLERK)
+    assert (await olek.post(f"/panel/handoffs/{ref}/take")).status == 200
+    boss = await panel.login("kierownik", Role.APPROVER)
+    page = await _page(boss, f"/panel/handoffs/{ref}")
+    assert 'name="reassign" value="1"' in page
+    assert (await boss.post(f"/panel/handoffs/{ref}/take", {"reassign": "1"})).status == 200
+    async with panel.store.sessions() as session:
+        found = await ticket(session, ref)
+        assert found is not None
+        assert found.taken_by == "kierownik"
+    reassigned = await panel.audit_rows(action="handoff.reassigned")
+    assert [(row.actor, row.details["from"]) for row in reassigned] == [
+        ("staff:kierownik", "staff:olek")
+    ]
+    # The clerk who had it can no longer answer.
+    refused = await olek.post(
+        f"/panel/handoffs/{ref}/answer", {"text": "Jednak ja", "answer_key": "d" * 32}
+    )
+    assert refused.status == 409
+
+
 async def test_bad_answers_are_refused_and_lose_nothing(panel: Panel) -> None:
     ref, _ = await _handoff(panel, "+48600000001")
     clerk = await panel.login("olek", Role.CLERK)

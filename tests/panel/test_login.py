@@ -86,7 +86,10 @@ async def test_after_login_the_browser_returns_to_the_page_it_asked_for(panel: P
     assert response.headers["Location"] == "/panel/no-such-page"
 
 
-@pytest.mark.parametrize("next_path", ["//evil.example/panel/", "https://evil.example/", "/pay/x"])
+@pytest.mark.parametrize(
+    "next_path",
+    ["//evil.example/panel/", "https://evil.example/", "/pay/x", "/panel/\r\nSet-Cookie: x=1"],
+)
 async def test_login_never_sends_the_browser_off_the_panel(panel: Panel, next_path: str) -> None:
     await panel.add_staff("olek", Role.CLERK)
     browser = await panel.browser()
