@@ -8,9 +8,17 @@ from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions import services
-from actions.common import DomainDict, Event, GminaAction, event_time, sender, verified_taxpayer
+from actions.common import (
+    LANGUAGE_SLOT,
+    DomainDict,
+    Event,
+    GminaAction,
+    event_time,
+    sender,
+    verified_taxpayer,
+)
 from actions.matters import tell_office_contact
-from storage.casework import create_handoff_ticket, join_handoff_ticket, open_handoff_ticket
+from storage.handoffs import create_handoff_ticket, join_handoff_ticket, open_handoff_ticket
 
 LAST_TURNS = 12
 
@@ -53,6 +61,7 @@ class ActionHumanHandoff(GminaAction):
                     taxpayer_id,
                     last_turns(tracker),
                     current.now(),
+                    language=str(tracker.get_slot(LANGUAGE_SLOT) or "pl"),
                 )
             await session.commit()
         dispatcher.utter_message(

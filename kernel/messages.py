@@ -296,6 +296,19 @@ _HANDOFF = [
         "I have passed our conversation to the tax office staff (ticket {ticket_ref}). Someone "
         "will answer you here as soon as possible.",
     ),
+    # While the ticket is open the assistant stays quiet; it says this once, at the first message.
+    N_(
+        "utter_handoff_passed",
+        "I have passed your message to the tax office staff (ticket {ticket_ref}). They will "
+        "answer you here; until then I will not answer myself.",
+    ),
+    # A clerk's answer from the staff panel (bot/panel/handoffs.py), as the resident gets it.
+    N_("handoff_staff_answer", "The tax office (ticket {ticket_ref}):\n{text}"),
+    N_(
+        "handoff_closed",
+        "The tax office has closed ticket {ticket_ref}. From now on the assistant answers you "
+        "again; write “I want to talk to a person” if you need the staff again.",
+    ),
 ]
 
 _LABELS = [

@@ -26,6 +26,11 @@ def chat_actor(channel: str) -> str:
     return f"chat:{channel}"
 
 
+def staff_actor(name: str) -> str:
+    """The actor a staff member's doings are written under, e.g. `staff:anna`."""
+    return f"staff:{name}"
+
+
 async def audit(
     session: AsyncSession,
     actor: str,

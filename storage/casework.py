@@ -1,29 +1,26 @@
-"""Casework: forms residents submitted as cases, and conversations handed to the office.
+"""Casework: forms residents submitted as cases (hand-offs are `storage.handoffs`).
 
-References are `<prefix>-<year>-<number>`, numbered per year (Europe/Warsaw) by `ref_sequences`,
-whose row lock orders concurrent writers. A turn run again files no second case (`turn_key`), and
-a chat with an open hand-off ticket joins it. The caller commits.
+References are `<prefix>-<year>-<number>`, numbered per year (Europe/Warsaw) by
+`storage.references`. A turn run again files no second case (`turn_key`). The caller commits.
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, insert, select, update
+from sqlalchemy import Select, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kernel.clock import WARSAW
-from kernel.redact import mask_pesel_everywhere, mask_secrets
 from storage.audit import audit, chat_actor
-from storage.conversation_models import Case, CaseEvent, HandoffTicket, RefSequence
-from storage.sql import insert_on_conflict
+from storage.conversation_models import Case, CaseEvent
+from storage.references import claim_numbers
 
 CASE_PREFIX = "RS"
-TICKET_PREFIX = "ZG"
 
 
 # The kinds of case the forms file (actions/forms.py), as the staff panel filters them.
@@ -48,25 +45,6 @@ class CaseRecord:
     updated_at: datetime
     # The note of the case's latest move, if it had one (what the office last told the resident).
     note: str | None = None
-
-
-async def claim_numbers(session: AsyncSession, name: str, year: int, count: int = 1) -> int:
-    """The first of `count` next numbers of `name` in `year`; the row stays locked until the
-    caller commits."""
-    await session.execute(
-        insert_on_conflict(session, RefSequence)
-        .values(name=name, year=year, last=0)
-        .on_conflict_do_nothing()
-    )
-    claimed = await session.execute(
-        update(RefSequence)
-        .where(RefSequence.name == name, RefSequence.year == year)
-        .values(last=RefSequence.last + count)
-        .returning(RefSequence.last)
-        .execution_options(synchronize_session=False)
-    )
-    last: int = claimed.scalar_one()
-    return last - count + 1
 
 
 async def create_case(
@@ -167,86 +145,6 @@ async def get_case(session: AsyncSession, taxpayer_id: int, case_ref: str) -> Ca
 def normalise_ref(case_ref: str) -> str:
     """A reference as typed (`rs-2026-000123 `) as it is stored."""
     return case_ref.strip().upper()
-
-
-async def create_handoff_ticket(
-    session: AsyncSession,
-    channel: str,
-    sender_id: str,
-    taxpayer_id: int | None,
-    last_turns: Sequence[Any],
-    now: datetime,
-) -> str:
-    """Hand the conversation to the office; returns the ticket reference, e.g. `ZG-2026-000007`.
-
-    PESEL-shaped numbers and activation codes in the transcript are masked before it is kept.
-
-    A chat with a ticket still open joins it: asking twice (or a turn run again) is one ticket.
-    """
-    open_ref = await session.scalar(
-        select(HandoffTicket.ref)
-        .where(
-            HandoffTicket.channel == channel,
-            HandoffTicket.sender_id == sender_id,
-            HandoffTicket.status == "open",
-        )
-        .order_by(HandoffTicket.id)
-        .limit(1)
-    )
-    if open_ref is not None:
-        return open_ref
-    year = now.astimezone(WARSAW).year
-    ref = f"{TICKET_PREFIX}-{year}-{await claim_numbers(session, 'handoff', year):06d}"
-    await session.execute(
-        insert(HandoffTicket).values(
-            ref=ref,
-            channel=channel,
-            sender_id=sender_id,
-            taxpayer_id=taxpayer_id,
-            transcript=[mask_pesel_everywhere(_masked_turn(turn)) for turn in last_turns],
-            status="open",
-            created_at=now,
-        )
-    )
-    await audit(
-        session,
-        chat_actor(channel),
-        "handoff.created",
-        taxpayer_id,
-        {"ticket_ref": ref, "channel": channel},
-        now,
-    )
-    return ref
-
-
-def _masked_turn(turn: Any) -> Any:
-    """A transcript turn with PESEL and codes masked in its text (staff read it, it is kept)."""
-    if isinstance(turn, Mapping) and isinstance(turn.get("text"), str):
-        return {**turn, "text": mask_secrets(turn["text"])}
-    return turn
-
-
-async def open_handoff_ticket(session: AsyncSession, channel: str, sender_id: str) -> str | None:
-    """The reference of this chat's hand-off ticket still open, if any."""
-    ref: str | None = await session.scalar(
-        select(HandoffTicket.ref)
-        .where(
-            HandoffTicket.channel == channel,
-            HandoffTicket.sender_id == sender_id,
-            HandoffTicket.status == "open",
-        )
-        .order_by(HandoffTicket.id.desc())
-        .limit(1)
-    )
-    return ref
-
-
-async def join_handoff_ticket(session: AsyncSession, ref: str, last_turns: Sequence[Any]) -> None:
-    """The resident asked again while the ticket is open: staff see the newer turns there."""
-    transcript = [mask_pesel_everywhere(_masked_turn(turn)) for turn in last_turns]
-    await session.execute(
-        update(HandoffTicket).where(HandoffTicket.ref == ref).values(transcript=transcript)
-    )
 
 
 async def same_case_since(

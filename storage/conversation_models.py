@@ -19,6 +19,7 @@ from sqlalchemy import (
     Integer,
     SmallInteger,
     String,
+    Text,
     UniqueConstraint,
     text,
 )
@@ -222,9 +223,58 @@ class HandoffTicket(Base):
     taxpayer_id: Mapped[int | None] = mapped_column(
         ForeignKey("taxpayers.id", ondelete="SET NULL"), index=True
     )
+    # The last turns before the hand-off, for context; what is said after is `HandoffMessage`s.
     transcript: Mapped[list[Any]] = mapped_column(JSON)
-    status: Mapped[str] = mapped_column(String(16), index=True)  # open, closed
+    status: Mapped[str] = mapped_column(String(16))  # open, closed
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    # The conversation's language when handed off: staff answer in it, the closing notice too.
+    language: Mapped[str] = mapped_column(String(2), server_default="pl")
+    # The one clerk working on it (storage.handoffs.take_ticket), and who closed it.
+    taken_by: Mapped[str | None] = mapped_column(ForeignKey("staff.name"))
+    taken_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    closed_by: Mapped[str | None] = mapped_column(ForeignKey("staff.name"))
+    closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    # The number of the last message in the thread; its UPDATE orders concurrent writers.
+    message_count: Mapped[int] = mapped_column(Integer, server_default="0")
+
+
+# The inbox: open tickets oldest first, and how many there are.
+Index(
+    "ix_handoff_tickets_status_oldest",
+    HandoffTicket.status,
+    HandoffTicket.created_at,
+    HandoffTicket.id,
+)
+# Every chat turn asks whether its chat has a ticket open.
+Index(
+    "ix_handoff_tickets_open_chat",
+    HandoffTicket.channel,
+    HandoffTicket.sender_id,
+    sqlite_where=text("status = 'open'"),
+    postgresql_where=text("status = 'open'"),
+)
+
+
+class HandoffMessage(Base):
+    """One message of a hand-off's thread: the resident's (from the chat) or a clerk's answer."""
+
+    __tablename__ = "handoff_messages"
+    __table_args__ = (
+        UniqueConstraint("ticket_id", "number", name="uq_handoff_messages_number"),
+        # A redelivered resident message, or an answer form sent twice, is one message.
+        UniqueConstraint("ticket_id", "inbound_key", name="uq_handoff_messages_inbound_key"),
+        UniqueConstraint("ticket_id", "submission_key", name="uq_handoff_messages_submission_key"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("handoff_tickets.id", ondelete="CASCADE"))
+    number: Mapped[int] = mapped_column(Integer)
+    author: Mapped[str] = mapped_column(String(8))  # resident, staff
+    staff_name: Mapped[str | None] = mapped_column(ForeignKey("staff.name"))
+    text: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(UtcDateTime())
+    inbound_key: Mapped[str | None] = mapped_column(String(200))
+    submission_key: Mapped[str | None] = mapped_column(String(64))
 
 
 class Subscription(Base):

@@ -14,9 +14,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kernel.clock import WARSAW
-from storage.casework import CASE_PREFIX, FORM_TYPES, CaseStatus, claim_numbers
+from storage.casework import CASE_PREFIX, FORM_TYPES, CaseStatus
 from storage.conversation_models import Case
 from storage.models import Taxpayer
+from storage.references import claim_numbers
 from storage.sql import analyze_after_load, driver_timestamp, insert_rows
 
 _cases = Case.metadata.tables[Case.__tablename__]

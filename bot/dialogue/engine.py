@@ -70,6 +70,7 @@ from storage.conversation_state import (
     release_conversation,
     save_conversation,
 )
+from storage.handoffs import add_resident_message
 
 log = logging.getLogger(__name__)
 
@@ -270,7 +271,7 @@ class Turn:
         start = START_COMMAND.match(text)
         if start:
             await self._start(start.group(1))
-        else:
+        elif not await self._passed_to_office(text):
             self.parse = self._understand(text)
             self._record_user(self.parse)
             await self._respond()
@@ -279,6 +280,24 @@ class Turn:
                 self.state.slots[slot] = None
         self.state.add(ActionExecuted("action_listen", timestamp=self.timestamp))
         return self.replies
+
+    async def _passed_to_office(self, text: str) -> bool:
+        """While a hand-off ticket is open the resident writes to the clerk: the message lands in
+        the ticket's thread (once, under the turn's key) and the assistant only says so, once."""
+        async with self.engine.sessions() as session:
+            landed = await add_resident_message(
+                session, self.channel, self.message.sender_id, text, self.key, self.now
+            )
+            await session.commit()
+        if landed is None:
+            return False
+        self.state.add(
+            UserUttered(mask_secrets(text), {"text": mask_secrets(text)}, timestamp=self.timestamp)
+        )
+        if landed.first and landed.new:
+            self.state.add(ActionExecuted("utter_handoff_passed", timestamp=self.timestamp))
+            self._emit({"response": "utter_handoff_passed", "ticket_ref": landed.ticket_ref})
+        return True
 
     # --- understanding --------------------------------------------------------------------------
 

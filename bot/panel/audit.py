@@ -10,12 +10,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.panel.auth import current_staff
 from kernel.webkeys import CLOCK
-from storage.audit import audit, audit_many
+from storage.audit import audit, audit_many, staff_actor
 
-
-def staff_actor(name: str) -> str:
-    """The actor a staff member's doings in the panel are written under, e.g. `staff:anna`."""
-    return f"staff:{name}"
+# `staff:<name>`: the panel's pages and storage's commands write the same actor.
+__all__ = ["audit_view", "audit_views", "staff_actor"]
 
 
 async def audit_view(

@@ -574,7 +574,16 @@ async def test_an_english_conversation(store: Store, aiohttp_client: ClientMaker
                     office_contact("en"),
                 ],
             ),
-            ("bye", ["Goodbye! Write to me whenever you need."]),
+            # The ticket is open: the staff answer now, and the assistant says so once.
+            (
+                "bye",
+                [
+                    "I have passed your message to the tax office staff (ticket "
+                    "ZG-2027-000001). They will answer you here; until then I will not answer "
+                    "myself."
+                ],
+            ),
+            ("anyone there?", []),
         ]
     )
 
@@ -785,17 +794,21 @@ async def test_every_action_answers_in_the_residents_language(
                 lines["unsubscribe"],
                 [say("utter_unsubscribed", category="reminders", channel="sms")],
             ),
-            (
-                lines["handoff"],
-                [
-                    say("utter_handoff", ticket_ref="ZG-2027-000001"),
-                    office_contact(language),
-                ],
-            ),
             (lines["language"], [say("utter_ask_language")]),
         ]
     )
     other = "en" if language != "en" else "uk"
     await chat.verify_dialog(
-        [(f'/change_language{{"language":"{other}"}}', [said("utter_language_changed", other)])]
+        [
+            (f'/change_language{{"language":"{other}"}}', [said("utter_language_changed", other)]),
+            # A language chosen stays chosen: the hand-off answers in it.
+            (
+                lines["handoff"],
+                [
+                    said("utter_handoff", other, ticket_ref="ZG-2027-000001"),
+                    office_contact(other),
+                ],
+            ),
+            (lines["thanks"], [said("utter_handoff_passed", other, ticket_ref="ZG-2027-000001")]),
+        ]
     )

@@ -20,7 +20,7 @@ from storage.bindings import (
     unbind,
     verify_with_activation_code,
 )
-from storage.casework import create_case, create_handoff_ticket, get_case, list_cases
+from storage.casework import create_case, get_case, list_cases
 from storage.conversation_models import AuditEntry, Conversation, LinkToken, VerificationAttempt
 from storage.conversation_state import (
     ConversationConflict,
@@ -28,6 +28,7 @@ from storage.conversation_state import (
     load_conversation,
     save_conversation,
 )
+from storage.handoffs import create_handoff_ticket
 from storage.models import Contact
 from storage.subscriptions import list_subscriptions, set_subscription
 from storage.taxpayers import TaxpayerSummary, UnknownTaxpayer, taxpayer_summary
