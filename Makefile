@@ -37,6 +37,7 @@ check: install ## make test with PostgreSQL required (CI=true): an unreachable o
 	CI=true $(MAKE) test
 
 lint: install
+	@! git grep -n -E '^(<<<<<<<|>>>>>>>) ' -- . || { echo 'conflict markers above'; exit 1; }
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
