@@ -48,6 +48,8 @@ FALLS_BACK = {
     Category.REMINDER: "reminders",
     Category.ANNOUNCEMENT: "announcements",
     Category.RECEIPT: "reminders",
+    # The office telling a resident their case moved: as much theirs to receive as a receipt.
+    Category.CASE_UPDATE: "reminders",
 }
 MARK = "|fallback:"
 

@@ -145,6 +145,22 @@ async def test_a_blocked_bot_sends_the_reminder_by_email_once(
     assert len(await _rows(store)) == 2
 
 
+async def test_a_case_notice_to_a_blocked_bot_goes_by_email(
+    store: Store, smtp: SmtpServer, email_sender: EmailSender, telegram: TelegramLine
+) -> None:
+    taxpayer_id = await _resident(store, ["telegram", "email"])
+    telegram.peer.blocked_chats.add(CHAT)
+    await _queue(store, taxpayer_id, "telegram", str(CHAT), Category.CASE_UPDATE, key="case-move:7")
+    await _dispatcher(store, email_sender, telegram).run_until_idle(wait_for_retries=True)
+
+    [letter] = smtp.peer.messages_to(EMAIL)
+    assert TEXT in part(letter, "plain")
+    assert await _rows(store) == {
+        "case-move:7": ("telegram", str(CHAT), "permanent-failure"),
+        "case-move:7|fallback:email": ("email", EMAIL, "sent"),
+    }
+
+
 async def test_a_failing_fallback_moves_on_and_never_back(
     store: Store, smtp: SmtpServer, email_sender: EmailSender, telegram: TelegramLine
 ) -> None:
