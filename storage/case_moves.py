@@ -18,6 +18,7 @@ The caller commits.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -130,8 +131,12 @@ async def move_case(
     note: str | None,
     staff_name: str,
     now: datetime,
+    prepare_notice: Callable[[NewMessage], NewMessage] | None = None,
 ) -> CaseMove:
     """Move the case `ref` from `expected` (the status the clerk saw) to `to`.
+
+    `prepare_notice` finishes the resident's notice before it is queued (the server holds it
+    through the quiet hours and measures an SMS: rules that live above the store).
 
     Raises CaseMoveRefused (the rules), NotFoundError (no such case), CaseMovedMeanwhile (it is
     no longer `expected`, and this is not the same move sent again).
@@ -181,7 +186,7 @@ async def move_case(
         )
     ).scalar_one()
     if address is not None:
-        await _queue_notice(session, case, event_id, to, note, address, now)
+        await _queue_notice(session, case, event_id, to, note, address, now, prepare_notice)
     await audit(
         session,
         f"staff:{staff_name}",
@@ -233,6 +238,7 @@ async def _queue_notice(
     note: str | None,
     address: tuple[str, str, str],
     now: datetime,
+    prepare: Callable[[NewMessage], NewMessage] | None,
 ) -> None:
     channel, recipient, language = address
     language = normalise_language(language)
@@ -242,21 +248,16 @@ async def _queue_notice(
         if note
         else render("notice_case_moved", language, values)
     )
-    await enqueue(
-        session,
-        [
-            NewMessage(
-                key=f"case-move:{event_id}",
-                channel=channel,
-                recipient=recipient,
-                category=Category.CASE_UPDATE,
-                text=text,
-                language=language,
-                taxpayer_id=case.taxpayer_id,
-            )
-        ],
-        now,
+    notice = NewMessage(
+        key=f"case-move:{event_id}",
+        channel=channel,
+        recipient=recipient,
+        category=Category.CASE_UPDATE,
+        text=text,
+        language=language,
+        taxpayer_id=case.taxpayer_id,
     )
+    await enqueue(session, [prepare(notice) if prepare is not None else notice], now)
 
 
 async def case_history(session: AsyncSession, case_id: int) -> list[CaseMove]:

@@ -14,7 +14,8 @@ list writes one row per taxpayer whose cases it shows, naming those cases.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from aiohttp import web
@@ -26,7 +27,9 @@ from bot.panel.render import N_, refusal, render
 from bot.panel.state import NavItem
 from kernel.errors import InputError, NotFoundError
 from kernel.redact import mask_pesel_everywhere
-from kernel.webkeys import CLOCK, SESSIONS
+from kernel.webkeys import CLOCK, SESSIONS, SETTINGS
+from notifier.quiet_hours import hold_until
+from notifier.sms_segments import SmsMeter
 from storage.case_moves import (
     NEXT_STATUSES,
     NOTE_REQUIRED,
@@ -36,6 +39,7 @@ from storage.case_moves import (
 )
 from storage.case_queue import Cursor, QueueFilter, StaffCase, case_queue, staff_case
 from storage.casework import FORM_TYPES, CaseStatus, normalise_ref
+from storage.outbox import NewMessage
 from storage.staff import Role
 
 CASES_PATH = "/panel/cases"
@@ -193,6 +197,20 @@ def _form_text(form: Any, name: str) -> str:
     return value if isinstance(value, str) else ""
 
 
+def _notice_rules(request: web.Request) -> Callable[[NewMessage], NewMessage]:
+    """What the office's notice needs before it is queued: unlike a chat reply it answers
+    nothing the resident just wrote, so it waits out the quiet hours; an SMS is measured."""
+    settings = request.app[SETTINGS]
+    now = request.app[CLOCK].now()
+    meter = SmsMeter.from_settings(settings)
+
+    def prepare(notice: NewMessage) -> NewMessage:
+        held = hold_until(notice.channel, now, settings.reminders.quiet_hours)
+        return meter.measured(replace(notice, not_before=held) if held else notice)
+
+    return prepare
+
+
 @requires(Role.CLERK)
 async def move(request: web.Request) -> web.StreamResponse:
     ref = request.match_info["ref"]
@@ -206,7 +224,16 @@ async def move(request: web.Request) -> web.StreamResponse:
     staff = current_staff(request)
     async with request.app[SESSIONS]() as session:
         try:
-            await move_case(session, ref, expected, to, note, staff.name, request.app[CLOCK].now())
+            await move_case(
+                session,
+                ref,
+                expected,
+                to,
+                note,
+                staff.name,
+                request.app[CLOCK].now(),
+                prepare_notice=_notice_rules(request),
+            )
         except NotFoundError:
             return await refusal(request, 404)
         except CaseMovedMeanwhile as conflict:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 
@@ -162,6 +162,17 @@ async def test_a_clerk_moves_a_case_and_the_resident_notice_is_queued(panel: Pan
     page = await (await clerk.get(moved.headers["Location"])).text()
     assert "Sprawdzamy." in page
     assert 'name="expected" value="in_review"' in page
+
+
+async def test_a_case_moved_in_the_evening_is_told_when_the_quiet_hours_end(panel: Panel) -> None:
+    _, _, refs = await _city(panel)
+    panel.clock.advance(timedelta(hours=10))  # 22:00 in Warsaw, inside 20:00-08:00
+    clerk = await panel.login("olek", Role.CLERK)
+    await clerk.post(f"/panel/cases/{refs[0]}/move", {"expected": "submitted", "to": "in_review"})
+    async with panel.store.sessions() as session:
+        (not_before,) = await session.scalars(sa.select(OutboxMessage.not_before))
+    # 08:00 the next morning in Warsaw (summer time: UTC+2).
+    assert not_before == datetime(2027, 5, 11, 6, 0, tzinfo=UTC)
 
 
 async def test_a_refusal_without_a_note_is_refused_and_changes_nothing(panel: Panel) -> None:
