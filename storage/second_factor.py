@@ -17,11 +17,11 @@ from datetime import datetime
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import or_, select, update
+from sqlalchemy import or_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.audit import audit
-from storage.staff import UnknownStaff, hash_password
+from storage.staff import hash_password, staff_row
 from storage.staff_models import StaffMember
 
 # Recovery codes are random (about 49 bits each), not chosen by people like passwords: argon2id
@@ -39,18 +39,8 @@ class SecondFactor:
     recovery_codes_left: int
 
 
-async def _row(session: AsyncSession, name: str, *, for_update: bool = False) -> StaffMember:
-    statement = select(StaffMember).where(StaffMember.name == name)
-    if for_update:
-        statement = statement.with_for_update()
-    row = await session.scalar(statement)
-    if row is None:
-        raise UnknownStaff(f"no staff member named {name!r}")
-    return row
-
-
 async def second_factor(session: AsyncSession, name: str) -> SecondFactor:
-    row = await _row(session, name)
+    row = await staff_row(session, name)
     return SecondFactor(
         encrypted_secret=row.totp_secret,
         confirmed=row.totp_confirmed_at is not None,
@@ -94,7 +84,7 @@ async def confirm_enrolment(
     """The pending secret is confirmed (a code from it was accepted); the recovery codes are
     kept as argon2 hashes."""
     hashes = [await hash_password(code, RECOVERY_HASHER) for code in recovery_codes]
-    row = await _row(session, name, for_update=True)
+    row = await staff_row(session, name, for_update=True)
     row.totp_confirmed_at = now
     row.recovery_code_hashes = hashes
     row.updated_at = now
@@ -105,7 +95,7 @@ async def use_recovery_code(
     session: AsyncSession, name: str, code: str, *, actor: str, now: datetime
 ) -> bool:
     """True when `code` is one of the account's unused recovery codes, which is then used up."""
-    row = await _row(session, name, for_update=True)
+    row = await staff_row(session, name, for_update=True)
     hashes = list(row.recovery_code_hashes or [])
     for stored in hashes:
         try:
@@ -126,7 +116,7 @@ async def reset_second_factor(
 ) -> None:
     """Forget the account's second factor and recovery codes (a lost device): the next login
     enrols again. The account's panel sessions end."""
-    row = await _row(session, name, for_update=True)
+    row = await staff_row(session, name, for_update=True)
     row.totp_secret = None
     row.totp_confirmed_at = None
     row.recovery_code_hashes = None

@@ -124,7 +124,8 @@ async def hash_password(password: str, hasher: PasswordHasher = HASHER) -> str:
     return await asyncio.to_thread(hasher.hash, password)
 
 
-async def _row(session: AsyncSession, name: str, *, for_update: bool = False) -> StaffMember:
+async def staff_row(session: AsyncSession, name: str, *, for_update: bool = False) -> StaffMember:
+    """The staff member's row (locked with `for_update`); UnknownStaff when there is none."""
     statement = select(StaffMember).where(StaffMember.name == name)
     if for_update:
         statement = statement.with_for_update()
@@ -167,7 +168,7 @@ async def set_password(
     session: AsyncSession, name: str, password: str, *, actor: str, now: datetime
 ) -> None:
     check_password(name, password)
-    row = await _row(session, name, for_update=True)
+    row = await staff_row(session, name, for_update=True)
     row.password_hash = await hash_password(password)
     row.password_changed_at = now
     row.updated_at = now
@@ -176,7 +177,7 @@ async def set_password(
 
 async def disable_staff(session: AsyncSession, name: str, *, actor: str, now: datetime) -> bool:
     """Disable the account; False when it was disabled already (nothing changes then)."""
-    row = await _row(session, name, for_update=True)
+    row = await staff_row(session, name, for_update=True)
     if row.disabled:
         return False
     row.disabled = True
@@ -255,7 +256,7 @@ async def acting_staff(
 ) -> Staff:
     """The staff member about to act, if enabled and in one of `roles`; else `NotAllowed`
     (`UnknownStaff` for a name nobody has)."""
-    member = _public(await _row(session, name))
+    member = _public(await staff_row(session, name))
     if member.disabled:
         raise NotAllowed(f"staff member {name!r} is disabled")
     if member.role not in roles:
