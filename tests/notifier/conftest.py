@@ -7,12 +7,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from aiohttp.test_utils import TestServer
 
 from kernel.clock import SystemClock
 from kernel.settings import OutboxSettings
 from notifier.dispatcher import ChannelLimits, Dispatcher
 from notifier.senders.telegram import TelegramSender, build_bot
+from storage.outbox_models import OutboxMessage
 from tests.conftest import Store
 from tests.peers.telegram import TelegramPeer
 
@@ -59,3 +61,19 @@ def make_dispatcher(
         limits={"telegram": limits} if limits else None,
         jitter=lambda: 1.0,
     )
+
+
+async def outbox_row(store: Store, key: str) -> tuple[str, int, str | None, str | None]:
+    """(status, attempts, provider id, error) of the outbox row `key`."""
+    async with store.sessions() as session:
+        found = (
+            await session.execute(
+                sa.select(
+                    OutboxMessage.status,
+                    OutboxMessage.attempts,
+                    OutboxMessage.provider_id,
+                    OutboxMessage.error,
+                ).where(OutboxMessage.key == key)
+            )
+        ).one()
+    return found.status, found.attempts, found.provider_id, found.error

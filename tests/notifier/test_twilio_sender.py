@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 from aiohttp.test_utils import TestServer
 
 from kernel.clock import Clock, FrozenClock, SystemClock
@@ -24,8 +23,8 @@ from storage.outbox import (
     is_unreachable,
     reachability_history,
 )
-from storage.outbox_models import OutboxMessage
 from tests.conftest import Store
+from tests.notifier.conftest import outbox_row
 from tests.peers.twilio import TwilioPeer
 
 ACCOUNT_SID = "AC" + "0" * 31 + "1"
@@ -86,21 +85,6 @@ async def _queue(
         await session.commit()
 
 
-async def _row(store: Store, key: str = "m1") -> tuple[str, int, str | None, str | None]:
-    async with store.sessions() as session:
-        found = (
-            await session.execute(
-                sa.select(
-                    OutboxMessage.status,
-                    OutboxMessage.attempts,
-                    OutboxMessage.provider_id,
-                    OutboxMessage.error,
-                ).where(OutboxMessage.key == key)
-            )
-        ).one()
-    return found.status, found.attempts, found.provider_id, found.error
-
-
 async def test_a_queued_sms_is_created_at_twilio_with_a_status_callback(
     store: Store, sms: SmsLine
 ) -> None:
@@ -111,7 +95,7 @@ async def test_a_queued_sms_is_created_at_twilio_with_a_status_callback(
     # Folded into GSM-7: one segment of 160 characters, not 70.
     assert created.body == "Do zaplaty: 1 234,56 zl - termin 15 marca 2027 r."
     assert created.status_callback == f"{PUBLIC}/webhooks/twilio/status"
-    status, attempts, provider_id, error = await _row(store)
+    status, attempts, provider_id, error = await outbox_row(store, "m1")
     assert (status, attempts, provider_id, error) == ("sent", 1, created.sid, None)
 
 
@@ -146,7 +130,7 @@ async def test_429_and_5xx_are_retried_until_delivered(store: Store, sms: SmsLin
     sms.peer.fail_next(1, status=503)
     await _queue(store, "Przypomnienie")
     await _deliver(store, sms.sender(), wait=True)
-    status, attempts, provider_id, _ = await _row(store)
+    status, attempts, provider_id, _ = await outbox_row(store, "m1")
     assert (status, attempts) == ("sent", 3)
     assert provider_id == sms.peer.created[0].sid
 
@@ -155,13 +139,13 @@ async def test_a_hanging_provider_is_retried(store: Store, sms: SmsLine) -> None
     sms.peer.hangs = 1
     await _queue(store, "Przypomnienie")
     await _deliver(store, sms.sender(), wait=True)
-    assert (await _row(store))[:2] == ("sent", 2)
+    assert (await outbox_row(store, "m1"))[:2] == ("sent", 2)
 
 
 async def test_refused_credentials_keep_the_message_queued(store: Store, sms: SmsLine) -> None:
     await _queue(store, "Przypomnienie")
     await _deliver(store, sms.sender(auth_token="not-the-token"))
-    status, attempts, _, error = await _row(store)
+    status, attempts, _, error = await outbox_row(store, "m1")
     assert (status, attempts, error) == ("temporary-failure", 1, "twilio: HTTP 401, error 20003")
     assert sms.peer.created == []
 
@@ -173,7 +157,7 @@ async def test_an_unsubscribed_number_is_marked_unreachable_and_not_retried(
     await _queue(store, "Przypomnienie")
     with caplog.at_level(logging.DEBUG):
         await _deliver(store, sms.sender(), wait=True)
-    status, attempts, _, error = await _row(store)
+    status, attempts, _, error = await outbox_row(store, "m1")
     # The error kept names the code, not Twilio's text, which quotes the number.
     assert (status, attempts, error) == ("permanent-failure", 1, "twilio: HTTP 400, error 21610")
     async with store.sessions() as session:

@@ -8,7 +8,6 @@ import logging
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 
 from kernel.clock import SystemClock
 from kernel.settings import OutboxSettings
@@ -16,9 +15,8 @@ from notifier.dispatcher import Dispatcher
 from notifier.email_content import message_id
 from notifier.senders.email import EmailSender, build_email_sender
 from storage.outbox import Category, NewMessage, enqueue, is_unreachable
-from storage.outbox_models import OutboxMessage
 from tests.conftest import Store
-from tests.notifier.conftest import FAST
+from tests.notifier.conftest import FAST, outbox_row
 from tests.notifier.email.conftest import FROM, PUBLIC, email_settings
 from tests.peers.smtp import PASSWORD, USERNAME, SmtpServer, part, start_smtp
 
@@ -49,21 +47,6 @@ async def queue(
         message = NewMessage(key, "email", recipient, category, text, language=language)
         await enqueue(session, [message], SystemClock().now())
         await session.commit()
-
-
-async def row(store: Store, key: str) -> tuple[str, int, str | None, str | None]:
-    async with store.sessions() as session:
-        found = (
-            await session.execute(
-                sa.select(
-                    OutboxMessage.status,
-                    OutboxMessage.attempts,
-                    OutboxMessage.provider_id,
-                    OutboxMessage.error,
-                ).where(OutboxMessage.key == key)
-            )
-        ).one()
-    return found.status, found.attempts, found.provider_id, found.error
 
 
 async def test_a_reminder_arrives_over_starttls_with_both_parts_in_polish(
@@ -97,7 +80,7 @@ async def test_a_reminder_arrives_over_starttls_with_both_parts_in_polish(
     assert "&lt;zignoruj&gt; tę wiadomość &amp; dziękujemy" in page
     assert "1 234,56 zł do 15 marca 2027.<br>Konto: 22 1050" in page
 
-    status, attempts, provider_id, _ = await row(store, "reminder:17:2027-03-08:email")
+    status, attempts, provider_id, _ = await outbox_row(store, "reminder:17:2027-03-08:email")
     assert (status, attempts, provider_id) == ("sent", 1, expected_id)
 
 
@@ -162,7 +145,7 @@ async def test_a_4xx_is_retried_and_the_message_delivered(
     await queue(store, "reminder:1")
     assert await dispatcher(store, email_sender).run_until_idle(wait_for_retries=True) == 2
     assert len(smtp.peer.received) == 1
-    status, attempts, _, _ = await row(store, "reminder:1")
+    status, attempts, _, _ = await outbox_row(store, "reminder:1")
     assert (status, attempts) == ("sent", 2)
 
 
@@ -173,7 +156,7 @@ async def test_a_5xx_to_data_fails_permanently_without_marking_the_address(
     await queue(store, "reminder:1")
     await dispatcher(store, email_sender).run_until_idle(wait_for_retries=True)
     assert smtp.peer.received == []
-    status, attempts, _, error = await row(store, "reminder:1")
+    status, attempts, _, error = await outbox_row(store, "reminder:1")
     assert (status, attempts) == ("permanent-failure", 1)
     assert error == "email: message refused: 554 5.6.0"
     async with store.sessions() as session:
@@ -186,7 +169,7 @@ async def test_an_unknown_mailbox_marks_the_address_unreachable(
     smtp.peer.unknown_mailboxes.add(RESIDENT)
     await queue(store, "reminder:1")
     await dispatcher(store, email_sender).run_until_idle(wait_for_retries=True)
-    status, attempts, _, error = await row(store, "reminder:1")
+    status, attempts, _, error = await outbox_row(store, "reminder:1")
     # The relay's words name the address; the row keeps only the codes.
     assert (status, attempts) == ("permanent-failure", 1)
     assert error == "email: the address bounced: 550 5.1.1"
@@ -199,7 +182,7 @@ async def test_refused_credentials_keep_the_message_queued(store: Store, smtp: S
     await queue(store, "reminder:1")
     assert await dispatcher(store, sender).run_once() == 1
     await sender.close()
-    status, _, _, error = await row(store, "reminder:1")
+    status, _, _, error = await outbox_row(store, "reminder:1")
     assert (status, error) == ("temporary-failure", "email: the relay refused our credentials: 535")
     assert smtp.peer.received == []
 
@@ -210,7 +193,7 @@ async def test_a_relay_that_is_down_is_a_temporary_failure(store: Store, smtp: S
     await queue(store, "reminder:1")
     await dispatcher(store, sender).run_once()
     await sender.close()
-    status, _, _, error = await row(store, "reminder:1")
+    status, _, _, error = await outbox_row(store, "reminder:1")
     assert status == "temporary-failure"
     assert error is not None
     assert error.startswith("email: the relay cannot be reached")
@@ -275,7 +258,7 @@ async def test_an_address_that_is_none_is_unreachable_without_a_connection(
 ) -> None:
     await queue(store, "reminder:1", recipient="jan.kowalski(at)example.com")
     await dispatcher(store, email_sender).run_until_idle(wait_for_retries=True)
-    status, _, _, error = await row(store, "reminder:1")
+    status, _, _, error = await outbox_row(store, "reminder:1")
     assert (status, error) == (
         "permanent-failure",
         "email: the recipient is not a usable e-mail address",
@@ -300,4 +283,4 @@ async def test_a_kept_connection_the_relay_closed_is_opened_again(
     await server.close()
     assert [item.rcpt_tos for item in server.peer.received] == [[RESIDENT], ["other@example.com"]]
     assert server.peer.connections == 2
-    assert (await row(store, "reminder:2"))[:2] == ("sent", 1)
+    assert (await outbox_row(store, "reminder:2"))[:2] == ("sent", 1)
