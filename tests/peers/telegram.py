@@ -63,6 +63,9 @@ class TelegramPeer:
     blocked_chats: set[int] = field(default_factory=set)
     # Until this monotonic time every sendMessage gets a 502.
     down_until: float = 0.0
+    # An outage of this many seconds that starts with the first send (sets `down_until` then):
+    # however long the sender takes to start, its first try meets the outage.
+    down_for: float = 0.0
     hangs: int = 0
     # Every request answered with a redirect to itself (a misconfigured proxy).
     redirect_loop: bool = False
@@ -304,6 +307,8 @@ class TelegramPeer:
         if self.scripted:
             status, body = self.scripted.pop(0)
             return web.json_response(body, status=status)
+        if self.down_for and not self.down_until:
+            self.down_until = time.monotonic() + self.down_for
         if time.monotonic() < self.down_until:
             return _error(502, "Bad Gateway")
         assert chat_id is not None
